@@ -1,0 +1,30 @@
+/**
+ * Typed errors of the storage layer. Every failure a caller can see carries a stable `code`,
+ * so the engine can map it to a client-facing error without parsing messages.
+ */
+export type StorageErrorCode =
+  | 'WRITE_FAILED' // a write of log data failed; the batch was not stored
+  | 'FSYNC_FAILED' // an fsync failed; appends waiting on it were not confirmed
+  | 'LOG_FAILED' // the log stopped accepting appends after an earlier write/fsync failure
+  | 'LOG_CLOSED' // the log was closed
+  | 'APPEND_QUEUE_FULL' // too many appends are waiting for durability; retry after some complete
+  | 'RECORD_TOO_LARGE' // a record exceeds maxRecordBytes
+  | 'OFFSET_OUT_OF_RANGE' // a read below the oldest retained offset
+  | 'CORRUPT_RECORD' // a stored record failed its checksum on read
+  | 'INVALID_ARGUMENT'; // a caller passed something the log cannot store or answer
+
+export class StorageError extends Error {
+  readonly code: StorageErrorCode;
+
+  constructor(code: StorageErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StorageError';
+    this.code = code;
+  }
+}
+
+/** The errno-style code of an underlying error (ENOSPC, EIO…), for messages. */
+export function errnoCode(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'UNKNOWN';
+}

@@ -1,0 +1,55 @@
+import fs from 'node:fs';
+
+/**
+ * The writes and fsyncs of log data go through this interface so that tests can inject the faults a
+ * real disk produces (ENOSPC, EIO) without native code or a special filesystem.
+ */
+export interface FileIO {
+  /** Positional write; returns the number of bytes written (may be short, like pwrite(2)). */
+  writeSync(fd: number, data: Uint8Array, position: number): number;
+  /** Flush the file's data and metadata to stable storage. */
+  fsync(fd: number): Promise<void>;
+}
+
+export const defaultFileIO: FileIO = {
+  writeSync(fd, data, position) {
+    return fs.writeSync(fd, data, 0, data.length, position);
+  },
+  fsync(fd) {
+    return new Promise((resolve, reject) => {
+      fs.fsync(fd, (error) => (error ? reject(error) : resolve()));
+    });
+  },
+};
+
+/** Write all of `data` at `position`, looping over short writes. */
+export function writeFully(io: FileIO, fd: number, data: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < data.length) {
+    const written = io.writeSync(fd, data.subarray(done), position + done);
+    if (written <= 0) throw Object.assign(new Error(`short write of ${data.length - done} bytes`), { code: 'EIO' });
+    done += written;
+  }
+}
+
+/** Read exactly `length` bytes at `position` into a new buffer (fewer only at end of file). */
+export function readAt(fd: number, position: number, length: number): Buffer {
+  const buffer = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const n = fs.readSync(fd, buffer, done, length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done === length ? buffer : buffer.subarray(0, done);
+}
+
+/** fsync a directory so that file creations, renames and deletions in it survive a crash. */
+export function fsyncDirectory(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

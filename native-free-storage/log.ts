@@ -1,0 +1,346 @@
+import fs from 'node:fs';
+import { writeCheckpoint, writeCheckpointAsync, type Checkpoint } from './checkpoint.js';
+import { StorageError, errnoCode } from './errors.js';
+import { fsyncDirectory } from './file-io.js';
+import { GroupCommit } from './group-commit.js';
+import { loadSegments, type RecoveryReport } from './log-loader.js';
+import { LogReader, type ReadBatch, type ReadOptions } from './log-reader.js';
+import { resolveLogOptions, type LogOptions } from './options.js';
+import { encodedRecordBytes, type LogRecord } from './record.js';
+import { applyRetention, type RetentionResult } from './retention.js';
+import { Segment, type SegmentWrite } from './segment.js';
+
+export interface AppendRecord {
+  body: Uint8Array;
+  /** Milliseconds since the epoch; default now. Raised to the previous record's if older. */
+  timestamp?: number;
+  /** u16, engine-defined. */
+  attributes?: number;
+  /** u32 tag, engine-defined (records of one event type share one). */
+  stream?: number;
+}
+
+export interface AppendResult {
+  baseOffset: number;
+  lastOffset: number;
+}
+
+export type LogState = 'open' | 'failed' | 'closed';
+
+const MAX_U32 = 0xffff_ffff;
+
+/**
+ * An append-only log: a directory of segments written by one writer, read by any number of readers.
+ * Appends come in batches, get consecutive offsets, and resolve once durable under the fsync policy;
+ * readers see only durable records. See docs/storage.md for the formats and crash semantics.
+ */
+export class Log {
+  readonly dir: string;
+  readonly options: LogOptions;
+  readonly recovery: RecoveryReport;
+  private segments: Segment[];
+  private readonly reader: LogReader;
+  private readonly commit: GroupCommit<Segment, Checkpoint>;
+  private stateValue: LogState = 'open';
+  private failureCause: StorageError | null = null;
+  private checkpointTimer: NodeJS.Timeout | null = null;
+  private checkpointWrite: Promise<void> | null = null;
+  private checkpointedOffset: number;
+
+  private constructor(dir: string, options: LogOptions, segments: Segment[], recovery: RecoveryReport) {
+    this.dir = dir;
+    this.options = options;
+    this.segments = segments;
+    this.recovery = recovery;
+    const active = this.active;
+    const point = this.pointOf(active);
+    this.commit = new GroupCommit<Segment, Checkpoint>(
+      options.fsync,
+      options.fsyncIntervalMs,
+      options.io,
+      options.maxPendingAppends,
+      active.nextOffset,
+      point,
+      (error) => this.fail(error),
+    );
+    this.checkpointedOffset = active.nextOffset;
+    this.reader = new LogReader(
+      () => this.segments,
+      () => this.commit.durableOffset,
+    );
+  }
+
+  /** Open (or create) the log in `dir`, recovering from a crash if the last close was not clean. */
+  static async open(dir: string, options: Partial<LogOptions> = {}): Promise<Log> {
+    const resolved = resolveLogOptions(options);
+    const { segments, report } = loadSegments(dir, resolved);
+    const log = new Log(dir, resolved, segments, report);
+    // A recovered tail may still be only in the page cache (the process died, the machine did not):
+    // make it durable before the checkpoint below vouches for it.
+    for (const segment of segments.slice(-2)) fs.fsyncSync(segment.descriptor());
+    // Mark the checkpoint not clean: from now on a crash must scan the tail again.
+    writeCheckpoint(dir, { ...log.pointOf(log.active), clean: false });
+    fsyncDirectory(dir);
+    log.checkpointTimer = setInterval(() => log.maybeCheckpoint(), resolved.checkpointIntervalMs);
+    log.checkpointTimer.unref();
+    return log;
+  }
+
+  get state(): LogState {
+    return this.stateValue;
+  }
+
+  get startOffset(): number {
+    return this.segments[0]!.baseOffset;
+  }
+
+  get nextOffset(): number {
+    return this.active.nextOffset;
+  }
+
+  get durableOffset(): number {
+    return this.commit.durableOffset;
+  }
+
+  get sizeBytes(): number {
+    let total = 0;
+    for (const segment of this.segments) total += segment.size;
+    return total;
+  }
+
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  /** Appends written and waiting for durability. */
+  get pendingAppends(): number {
+    return this.commit.pendingAppends;
+  }
+
+  private get active(): Segment {
+    return this.segments[this.segments.length - 1]!;
+  }
+
+  /**
+   * Append a batch. Resolves with the batch's offsets once it is durable under the fsync policy. A
+   * rejected batch was not confirmed; after a write or fsync failure the log refuses appends until reopened.
+   */
+  append(records: readonly AppendRecord[]): Promise<AppendResult> {
+    if (this.stateValue !== 'open') return Promise.reject(this.refusal());
+    if (!this.commit.hasRoom) {
+      return Promise.reject(new StorageError('APPEND_QUEUE_FULL', `${this.commit.pendingAppends} appends are already waiting for durability`));
+    }
+    let batch: SegmentWrite;
+    try {
+      batch = this.prepare(records);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const baseOffset = batch.firstOffset;
+    const lastOffset = baseOffset + records.length - 1;
+    try {
+      this.writeBatch(batch);
+    } catch (cause) {
+      const error = new StorageError('WRITE_FAILED', `write to ${this.dir} failed (${errnoCode(cause)}); the batch was not stored`, { cause });
+      this.fail(error);
+      return Promise.reject(error);
+    }
+    return this.commit.waitFor(lastOffset + 1).then(() => ({ baseOffset, lastOffset }));
+  }
+
+  /** Validate a batch and fix its timestamps; throws before anything is written. */
+  private prepare(records: readonly AppendRecord[]): SegmentWrite {
+    if (!Array.isArray(records) || records.length === 0) {
+      throw new StorageError('INVALID_ARGUMENT', 'append needs a non-empty array of records');
+    }
+    const count = records.length;
+    const bodies = new Array<Uint8Array>(count);
+    const attributes = new Array<number>(count);
+    const streams = new Array<number>(count);
+    const timestamps = new Array<number>(count);
+    let previous = Math.max(this.active.lastTimestamp, 0);
+    const now = Date.now();
+    for (let i = 0; i < count; i++) {
+      const record = records[i]!;
+      if (!(record?.body instanceof Uint8Array)) throw new StorageError('INVALID_ARGUMENT', `record ${i}: body must be a Uint8Array`);
+      if (encodedRecordBytes(record.body.length) > this.options.maxRecordBytes) {
+        throw new StorageError('RECORD_TOO_LARGE', `record ${i} is ${encodedRecordBytes(record.body.length)} bytes, above the limit of ${this.options.maxRecordBytes}`);
+      }
+      const attribute = record.attributes ?? 0;
+      if (!Number.isInteger(attribute) || attribute < 0 || attribute > 0xffff) throw new StorageError('INVALID_ARGUMENT', `record ${i}: attributes must be a u16`);
+      const stream = record.stream ?? 0;
+      if (!Number.isInteger(stream) || stream < 0 || stream > MAX_U32) throw new StorageError('INVALID_ARGUMENT', `record ${i}: stream must be a u32`);
+      const timestamp = record.timestamp ?? now;
+      if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw new StorageError('INVALID_ARGUMENT', `record ${i}: timestamp must be a non-negative integer`);
+      previous = Math.max(previous, timestamp);
+      bodies[i] = record.body;
+      attributes[i] = attribute;
+      streams[i] = stream;
+      timestamps[i] = previous;
+    }
+    return { bodies, attributes, streams, timestamps, firstOffset: this.active.nextOffset };
+  }
+
+  /** Write the batch, rolling segments by size and age between records. */
+  private writeBatch(batch: SegmentWrite): void {
+    const count = batch.bodies.length;
+    let from = 0;
+    while (from < count) {
+      let segment = this.active;
+      if (!segment.isEmpty && batch.timestamps[from]! - segment.firstTimestamp >= this.options.segmentMs) {
+        segment = this.roll();
+      }
+      let bytes = segment.size;
+      let to = from;
+      while (to < count) {
+        const next = bytes + encodedRecordBytes(batch.bodies[to]!.length);
+        if (next > this.options.segmentBytes && (to > from || !segment.isEmpty)) break;
+        if (to > from && batch.timestamps[to]! - (segment.isEmpty ? batch.timestamps[from]! : segment.firstTimestamp) >= this.options.segmentMs) break;
+        bytes = next;
+        to++;
+      }
+      if (to === from) {
+        this.roll();
+        continue;
+      }
+      segment.write(this.options.io, batch, from, to);
+      this.commit.noteWrite(segment, segment.nextOffset, this.pointOf(segment));
+      from = to;
+    }
+  }
+
+  /** Seal the active segment and start a new one at the next offset. */
+  private roll(): Segment {
+    const previous = this.active;
+    previous.seal();
+    const next = new Segment(this.dir, previous.nextOffset, this.options.segmentBytes, this.options.indexIntervalBytes);
+    next.descriptor(); // create the file now, so the directory entry below is durable
+    this.segments.push(next);
+    fsyncDirectory(this.dir);
+    if (this.options.retentionBytes !== null || this.options.retentionMs !== null) this.applyRetention();
+    return next;
+  }
+
+  readBatch(fromOffset: number, options?: ReadOptions): ReadBatch {
+    return this.reader.readBatch(fromOffset, options);
+  }
+
+  read(fromOffset: number, options?: ReadOptions): LogRecord[] {
+    return this.reader.read(fromOffset, options);
+  }
+
+  records(fromOffset: number, options?: ReadOptions): Iterable<LogRecord> {
+    return this.reader.records(fromOffset, options);
+  }
+
+  offsetForTime(timestampMs: number): number | null {
+    return this.reader.offsetForTime(timestampMs);
+  }
+
+  /**
+   * Delete whole sealed segments past retention (by age of their newest record, then by total size).
+   * Never the active segment, nor one whose data is still waiting for an fsync.
+   */
+  applyRetention(nowMs: number = Date.now()): RetentionResult {
+    const result = applyRetention(this.segments, {
+      nowMs,
+      retentionMs: this.options.retentionMs,
+      retentionBytes: this.options.retentionBytes,
+      deletable: (segment) => segment.sealed && !this.commit.isDirty(segment),
+    });
+    if (result.segmentsDeleted > 0) {
+      this.segments = this.segments.slice(result.segmentsDeleted);
+      fsyncDirectory(this.dir);
+    }
+    return result;
+  }
+
+  /** Make everything appended so far durable now. */
+  async flush(): Promise<void> {
+    if (this.stateValue === 'closed') throw this.refusal();
+    await this.commit.flush();
+  }
+
+  /**
+   * Flush, write a clean checkpoint, close every file. After a failure the checkpoint is left unclean,
+   * so the next open verifies the tail.
+   */
+  async close(): Promise<void> {
+    if (this.stateValue === 'closed') return;
+    if (this.checkpointTimer) clearInterval(this.checkpointTimer);
+    const wasFailed = this.stateValue === 'failed';
+    let flushError: unknown = null;
+    try {
+      // Also after a write failure: appends written before it can still be confirmed.
+      await this.commit.flush();
+    } catch (error) {
+      flushError = error;
+    }
+    this.commit.stop();
+    await this.checkpointWrite;
+    const closedError = new StorageError('LOG_CLOSED', `log ${this.dir} was closed before this append was confirmed`);
+    this.commit.abandon(closedError);
+    const clean = this.stateValue === 'open' && flushError === null;
+    this.stateValue = 'closed';
+    const active = this.active;
+    active.offsetIndex.writeThrough();
+    active.timeIndex.writeThrough();
+    active.offsetIndex.seal();
+    active.timeIndex.seal();
+    if (clean) writeCheckpoint(this.dir, { ...this.pointOf(active), clean: true });
+    for (const segment of this.segments) segment.close();
+    // A failure that already put the log in 'failed' was reported to the appends it failed.
+    if (flushError && !wasFailed) throw flushError;
+  }
+
+  /** The recovery checkpoint that describes the end of `segment` as written now. */
+  private pointOf(segment: Segment): Checkpoint {
+    return {
+      clean: false,
+      segmentBaseOffset: segment.baseOffset,
+      position: segment.size,
+      nextOffset: segment.nextOffset,
+      firstTimestamp: segment.firstTimestamp,
+      lastTimestamp: segment.lastTimestamp,
+      lastRecordPosition: segment.lastRecordPosition,
+    };
+  }
+
+  /** Rewrite the checkpoint when the durable end moved, off the append path. */
+  private maybeCheckpoint(): void {
+    if (this.stateValue !== 'open' || this.checkpointWrite) return;
+    const point = this.commit.durableEnd;
+    if (point.nextOffset === this.checkpointedOffset) return;
+    this.checkpointWrite = writeCheckpointAsync(this.dir, point)
+      .then(
+        () => {
+          this.checkpointedOffset = point.nextOffset;
+        },
+        () => {
+          // The old checkpoint stays valid (it is replaced by rename); recovery only scans more.
+        },
+      )
+      .finally(() => {
+        this.checkpointWrite = null;
+      });
+  }
+
+  private fail(error: StorageError): void {
+    if (this.stateValue !== 'open') return;
+    this.stateValue = 'failed';
+    this.failureCause = error;
+    // Best effort: cut any partial write so the file ends at a record boundary again.
+    try {
+      fs.ftruncateSync(this.active.descriptor(), this.active.size);
+    } catch {
+      // Recovery on the next open truncates the torn tail instead.
+    }
+  }
+
+  private refusal(): StorageError {
+    if (this.stateValue === 'closed') return new StorageError('LOG_CLOSED', `log ${this.dir} is closed`);
+    return new StorageError('LOG_FAILED', `log ${this.dir} refuses appends after an earlier failure: ${this.failureCause?.message ?? 'unknown'}; reopen it to recover`, {
+      cause: this.failureCause,
+    });
+  }
+}

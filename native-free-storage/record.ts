@@ -1,0 +1,112 @@
+import zlib from 'node:zlib';
+
+/**
+ * Record format, version 1 (all integers little-endian):
+ *
+ *   0  u32 crc          CRC32 (zlib polynomial) of bytes [4, length): everything after this field
+ *   4  u32 length       total record length in bytes, this header included
+ *   8  u8  magic        format version, 1
+ *   9  u8  headerLength bytes before the body (32 in v1); later versions may grow the header and
+ *                       older readers still find the body
+ *  10  u16 attributes   engine-defined flags (priority, schedule, tombstone…); opaque to storage
+ *  12  u32 stream       engine-defined tag (a hash of the event type); lets readers skip records
+ *  16  u64 offset       the record's offset in its log
+ *  24  u64 timestamp    milliseconds since the epoch, non-decreasing within a log
+ *  32  …   body         the event's fields, encoded by the engine
+ *
+ * The checksum covers the length, so a torn or corrupted length field cannot make a reader accept
+ * a record of the wrong size.
+ */
+export const RECORD_MAGIC = 1;
+export const RECORD_HEADER_BYTES = 32;
+/** Smallest valid length field; anything smaller is corruption. */
+export const MIN_RECORD_BYTES = RECORD_HEADER_BYTES;
+const TWO_32 = 0x1_0000_0000;
+
+export interface LogRecord {
+  offset: number;
+  timestamp: number;
+  attributes: number;
+  stream: number;
+  body: Buffer;
+}
+
+export interface RecordFields {
+  offset: number;
+  timestamp: number;
+  attributes: number;
+  stream: number;
+  body: Uint8Array;
+}
+
+export function encodedRecordBytes(bodyLength: number): number {
+  return RECORD_HEADER_BYTES + bodyLength;
+}
+
+/** Encode one record into `target` at `position`; returns the position after it. */
+export function encodeRecordInto(target: Buffer, position: number, fields: RecordFields): number {
+  const length = RECORD_HEADER_BYTES + fields.body.length;
+  target.writeUInt32LE(length, position + 4);
+  target[position + 8] = RECORD_MAGIC;
+  target[position + 9] = RECORD_HEADER_BYTES;
+  target.writeUInt16LE(fields.attributes, position + 10);
+  target.writeUInt32LE(fields.stream >>> 0, position + 12);
+  writeU64(target, position + 16, fields.offset);
+  writeU64(target, position + 24, fields.timestamp);
+  target.set(fields.body, position + RECORD_HEADER_BYTES);
+  const crc = zlib.crc32(target.subarray(position + 4, position + length));
+  target.writeUInt32LE(crc, position);
+  return position + length;
+}
+
+export type DecodeResult =
+  | { status: 'ok'; record: LogRecord; length: number }
+  | { status: 'incomplete'; needed: number } // the buffer ends inside the record
+  | { status: 'corrupt'; reason: string };
+
+/**
+ * Decode the record at `position` of `buffer`. `incomplete` means more bytes are needed (at the end of
+ * a file that is a torn write); `corrupt` means the bytes can never form a valid record.
+ */
+export function decodeRecordAt(buffer: Buffer, position: number, verifyChecksum: boolean): DecodeResult {
+  const available = buffer.length - position;
+  if (available < 8) return { status: 'incomplete', needed: 8 };
+  const length = buffer.readUInt32LE(position + 4);
+  if (length < MIN_RECORD_BYTES) return { status: 'corrupt', reason: `length ${length} below header size` };
+  if (available < length) return { status: 'incomplete', needed: length };
+  if (verifyChecksum) {
+    const stored = buffer.readUInt32LE(position);
+    const actual = zlib.crc32(buffer.subarray(position + 4, position + length));
+    if (stored !== actual) return { status: 'corrupt', reason: 'checksum mismatch' };
+  }
+  if (buffer[position + 8] !== RECORD_MAGIC) return { status: 'corrupt', reason: `unknown magic ${buffer[position + 8]}` };
+  const headerLength = buffer[position + 9]!;
+  if (headerLength < RECORD_HEADER_BYTES || headerLength > length) {
+    return { status: 'corrupt', reason: `header length ${headerLength}` };
+  }
+  return {
+    status: 'ok',
+    length,
+    record: {
+      offset: readU64(buffer, position + 16),
+      timestamp: readU64(buffer, position + 24),
+      attributes: buffer.readUInt16LE(position + 10),
+      stream: buffer.readUInt32LE(position + 12),
+      body: buffer.subarray(position + headerLength, position + length),
+    },
+  };
+}
+
+/** Length field of the record at `position`, without validation (for sizing reads). */
+export function peekRecordLength(buffer: Buffer, position: number): number {
+  return buffer.readUInt32LE(position + 4);
+}
+
+function writeU64(target: Buffer, position: number, value: number): void {
+  target.writeUInt32LE(value % TWO_32, position);
+  target.writeUInt32LE(Math.floor(value / TWO_32), position + 4);
+}
+
+function readU64(source: Buffer, position: number): number {
+  return source.readUInt32LE(position) + source.readUInt32LE(position + 4) * TWO_32;
+}
