@@ -25,12 +25,17 @@ export abstract class IndexImage {
   /** Entries [0, persistedCount) are already in the file. */
   private persistedCount = 0;
 
-  protected constructor(path: string, entryWidth: number, maxEntries: number) {
+  /**
+   * With `shared`, the index is a read-only view of an image owned by another thread (received with
+   * postMessage, which shares a SharedArrayBuffer instead of copying it); it sees new entries as the
+   * owner publishes them.
+   */
+  protected constructor(path: string, entryWidth: number, maxEntries: number, shared?: SharedArrayBuffer) {
     this.path = path;
     this.entryWidth = entryWidth;
     this.maxEntries = maxEntries;
     const initial = IMAGE_HEADER_BYTES + Math.min(INITIAL_ENTRIES, maxEntries) * entryWidth;
-    this.buffer = new SharedArrayBuffer(initial, { maxByteLength: IMAGE_HEADER_BYTES + maxEntries * entryWidth });
+    this.buffer = shared ?? new SharedArrayBuffer(initial, { maxByteLength: IMAGE_HEADER_BYTES + maxEntries * entryWidth });
     this.view = new DataView(this.buffer);
     this.header = new Int32Array(this.buffer, 0, 2);
   }
@@ -55,6 +60,11 @@ export abstract class IndexImage {
       this.buffer.grow(Math.min(this.buffer.maxByteLength, Math.max(needed, this.buffer.byteLength * 2)));
     }
     return this.entryPosition(count);
+  }
+
+  /** Entries a shared image can hold at most, from its reserved size. */
+  protected static capacityOf(shared: SharedArrayBuffer, entryWidth: number): number {
+    return Math.floor((shared.maxByteLength - IMAGE_HEADER_BYTES) / entryWidth);
   }
 
   protected publishOne(): void {

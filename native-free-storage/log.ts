@@ -27,6 +27,13 @@ export interface AppendResult {
 
 export type LogState = 'open' | 'failed' | 'closed';
 
+export interface SharedIndexImages {
+  baseOffset: number;
+  logPath: string;
+  offsetIndex: SharedArrayBuffer;
+  timeIndex: SharedArrayBuffer;
+}
+
 const MAX_U32 = 0xffff_ffff;
 
 /**
@@ -253,6 +260,20 @@ export class Log {
       fsyncDirectory(this.dir);
     }
     return result;
+  }
+
+  /**
+   * The index images of every segment, to hand to another thread with postMessage: the buffers are
+   * shared, not copied, and a view made there with OffsetIndex.attach / TimeIndex.attach sees entries
+   * as this log adds them.
+   */
+  sharedIndexImages(): SharedIndexImages[] {
+    return this.segments.map((segment) => ({
+      baseOffset: segment.baseOffset,
+      logPath: segment.paths.log,
+      offsetIndex: segment.offsetIndex.buffer,
+      timeIndex: segment.timeIndex.buffer,
+    }));
   }
 
   /** Make everything appended so far durable now. */

@@ -15,9 +15,14 @@ export const OFFSET_INDEX_ENTRY_BYTES = 8;
 export class OffsetIndex extends IndexImage {
   readonly baseOffset: number;
 
-  constructor(path: string, baseOffset: number, maxEntries: number) {
-    super(path, OFFSET_INDEX_ENTRY_BYTES, maxEntries);
+  constructor(path: string, baseOffset: number, maxEntries: number, shared?: SharedArrayBuffer) {
+    super(path, OFFSET_INDEX_ENTRY_BYTES, maxEntries, shared);
     this.baseOffset = baseOffset;
+  }
+
+  /** A read-only view, in any thread, of an index image shared by its owner (see IndexImage). */
+  static attach(shared: SharedArrayBuffer, baseOffset: number): OffsetIndex {
+    return new OffsetIndex('', baseOffset, IndexImage.capacityOf(shared, OFFSET_INDEX_ENTRY_BYTES), shared);
   }
 
   relativeOffsetAt(i: number): number {

@@ -43,20 +43,29 @@ export function encodedRecordBytes(bodyLength: number): number {
   return RECORD_HEADER_BYTES + bodyLength;
 }
 
-/** Encode one record into `target` at `position`; returns the position after it. */
-export function encodeRecordInto(target: Buffer, position: number, fields: RecordFields): number {
+/**
+ * Encode one record into `target` at `position`; returns the position after it. `view` is a DataView
+ * over the same bytes as `target` (header fields go through it: cheaper than Buffer's checked writers).
+ */
+export function encodeRecordInto(target: Buffer, view: DataView, position: number, fields: RecordFields): number {
   const length = RECORD_HEADER_BYTES + fields.body.length;
-  target.writeUInt32LE(length, position + 4);
-  target[position + 8] = RECORD_MAGIC;
-  target[position + 9] = RECORD_HEADER_BYTES;
-  target.writeUInt16LE(fields.attributes, position + 10);
-  target.writeUInt32LE(fields.stream >>> 0, position + 12);
-  writeU64(target, position + 16, fields.offset);
-  writeU64(target, position + 24, fields.timestamp);
+  view.setUint32(position + 4, length, true);
+  view.setUint8(position + 8, RECORD_MAGIC);
+  view.setUint8(position + 9, RECORD_HEADER_BYTES);
+  view.setUint16(position + 10, fields.attributes, true);
+  view.setUint32(position + 12, fields.stream >>> 0, true);
+  view.setUint32(position + 16, fields.offset % TWO_32, true);
+  view.setUint32(position + 20, Math.floor(fields.offset / TWO_32), true);
+  view.setUint32(position + 24, fields.timestamp % TWO_32, true);
+  view.setUint32(position + 28, Math.floor(fields.timestamp / TWO_32), true);
   target.set(fields.body, position + RECORD_HEADER_BYTES);
-  const crc = zlib.crc32(target.subarray(position + 4, position + length));
-  target.writeUInt32LE(crc, position);
+  view.setUint32(position, zlib.crc32(target.subarray(position + 4, position + length)), true);
   return position + length;
+}
+
+/** A DataView over exactly the bytes of `buffer`. */
+export function viewOf(buffer: Buffer): DataView {
+  return new DataView(buffer.buffer, buffer.byteOffset, buffer.length);
 }
 
 export type DecodeResult =
@@ -100,11 +109,6 @@ export function decodeRecordAt(buffer: Buffer, position: number, verifyChecksum:
 /** Length field of the record at `position`, without validation (for sizing reads). */
 export function peekRecordLength(buffer: Buffer, position: number): number {
   return buffer.readUInt32LE(position + 4);
-}
-
-function writeU64(target: Buffer, position: number, value: number): void {
-  target.writeUInt32LE(value % TWO_32, position);
-  target.writeUInt32LE(Math.floor(value / TWO_32), position + 4);
 }
 
 function readU64(source: Buffer, position: number): number {

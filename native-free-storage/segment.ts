@@ -3,7 +3,7 @@ import { segmentPaths } from './file-names.js';
 import { readAt, writeFully, type FileIO } from './file-io.js';
 import { OffsetIndex } from './offset-index.js';
 import { TimeIndex } from './time-index.js';
-import { decodeRecordAt, encodeRecordInto, encodedRecordBytes, RECORD_HEADER_BYTES } from './record.js';
+import { decodeRecordAt, encodeRecordInto, encodedRecordBytes, RECORD_HEADER_BYTES, viewOf } from './record.js';
 
 /** What a segment needs to know about the records it is asked to write. */
 export interface SegmentWrite {
@@ -96,11 +96,12 @@ export class Segment {
     let bytes = 0;
     for (let i = from; i < to; i++) bytes += encodedRecordBytes(batch.bodies[i]!.length);
     const buffer = Buffer.allocUnsafe(bytes);
+    const view = viewOf(buffer);
     const positions = new Array<number>(to - from);
     let at = 0;
     for (let i = from; i < to; i++) {
       positions[i - from] = at;
-      at = encodeRecordInto(buffer, at, {
+      at = encodeRecordInto(buffer, view, at, {
         offset: batch.firstOffset + i,
         timestamp: batch.timestamps[i]!,
         attributes: batch.attributes[i]!,

@@ -16,9 +16,14 @@ const TWO_32 = 0x1_0000_0000;
 export class TimeIndex extends IndexImage {
   readonly baseOffset: number;
 
-  constructor(path: string, baseOffset: number, maxEntries: number) {
-    super(path, TIME_INDEX_ENTRY_BYTES, maxEntries);
+  constructor(path: string, baseOffset: number, maxEntries: number, shared?: SharedArrayBuffer) {
+    super(path, TIME_INDEX_ENTRY_BYTES, maxEntries, shared);
     this.baseOffset = baseOffset;
+  }
+
+  /** A read-only view, in any thread, of an index image shared by its owner (see IndexImage). */
+  static attach(shared: SharedArrayBuffer, baseOffset: number): TimeIndex {
+    return new TimeIndex('', baseOffset, IndexImage.capacityOf(shared, TIME_INDEX_ENTRY_BYTES), shared);
   }
 
   timestampAt(i: number): number {
