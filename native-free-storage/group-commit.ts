@@ -31,6 +31,8 @@ export class GroupCommit<S extends Syncable, P> {
   private waiters: Waiter[] = [];
   private waitersHead = 0;
   private dirty = new Set<S>();
+  /** Files an fsync is running on now: they must stay open until it returns. */
+  private syncing = new Set<S>();
   private written = 0;
   private writtenPoint: P;
   private durable = 0;
@@ -87,9 +89,9 @@ export class GroupCommit<S extends Syncable, P> {
     this.schedule();
   }
 
-  /** True while `file` has data not yet covered by an fsync. */
+  /** True while `file` has data not yet covered by an fsync, or an fsync is running on it. */
   isDirty(file: S): boolean {
-    return this.dirty.has(file);
+    return this.dirty.has(file) || this.syncing.has(file);
   }
 
   /** A promise that resolves once every offset below `upTo` is durable. */
@@ -147,10 +149,13 @@ export class GroupCommit<S extends Syncable, P> {
     const point = this.writtenPoint;
     const files = [...this.dirty];
     this.dirty.clear();
+    this.syncing = new Set(files);
     this.lastFlushStartedMs = Date.now();
     try {
       await Promise.all(files.map((file) => this.io.fsync(file.descriptor())));
+      this.syncing.clear();
     } catch (cause) {
+      this.syncing.clear();
       const error = new StorageError('FSYNC_FAILED', `fsync failed (${errnoCode(cause)}); unconfirmed appends were not stored durably`, { cause });
       this.failure = error;
       this.rejectAll(error);

@@ -72,7 +72,8 @@ export function loadSegments(dir: string, geometry: SegmentGeometry): { segments
     const cleanTail = fromCheckpoint !== null && fromCheckpoint.clean && i === last && segment.fileSize() === fromCheckpoint.position;
     if (cleanTail && resumeCleanSegment(segment, fromCheckpoint)) {
       report.clean = true;
-    } else if (!recoverSegment(segment, fromCheckpoint, report)) {
+    } else if (!recoverSegment(segment, cleanTail ? null : fromCheckpoint, report)) {
+      // (A clean checkpoint whose last record fails verification vouches for nothing in its segment.)
       dropFrom = i + 1;
       break;
     }
@@ -210,7 +211,7 @@ function recoverSegment(segment: Segment, checkpoint: Checkpoint | null, report:
     }
   }
   if (start === 0) {
-    if (fileSize > 0 && !indexesLoaded) {
+    if (fileSize > 0) {
       report.indexesRebuilt++;
       report.repairs.push(`rebuilt indexes of segment ${segment.baseOffset}`);
     }

@@ -142,7 +142,8 @@ export class LogReader {
     let next = Math.max(segment.timeIndex.lastOffsetBefore(timestamp) ?? segment.baseOffset, this.startOffset());
     const end = this.visibleEnd();
     while (next < end) {
-      const batch = this.readBatch(next);
+      // Small reads: the answer is usually within one index interval of the entry found.
+      const batch = this.readBatch(next, { maxRecords: 128, maxBytes: 16 * 1024 });
       for (const record of batch.records) if (record.timestamp >= timestamp) return record.offset;
       if (batch.records.length === 0) return null;
       next = batch.nextOffset;

@@ -276,6 +276,27 @@ export class Log {
     }));
   }
 
+  /**
+   * Delete whole sealed segments whose records all lie below `offset` (a journal whose head was
+   * folded into a snapshot). Like retention, only a prefix goes, never the active segment.
+   */
+  deleteBefore(offset: number): RetentionResult {
+    let count = 0;
+    let bytes = 0;
+    while (count < this.segments.length - 1) {
+      const segment = this.segments[count]!;
+      if (segment.nextOffset > offset || !segment.sealed || this.commit.isDirty(segment)) break;
+      bytes += segment.size;
+      segment.delete();
+      count++;
+    }
+    if (count > 0) {
+      this.segments = this.segments.slice(count);
+      fsyncDirectory(this.dir);
+    }
+    return { segmentsDeleted: count, bytesDeleted: bytes };
+  }
+
   /** Make everything appended so far durable now. */
   async flush(): Promise<void> {
     if (this.stateValue === 'closed') throw this.refusal();

@@ -240,8 +240,7 @@ export class Segment {
 
   /**
    * Seal the segment when the log rolls past it: index entries for its last record (so a sealed
-   * segment's last offset and newest timestamp are in its indexes), indexes written and flushed,
-   * the file reopened read-only on next use.
+   * segment's last offset and newest timestamp are in its indexes), indexes written and flushed.
    */
   seal(): void {
     if (this.lastRecordPosition >= 0) {
@@ -250,7 +249,8 @@ export class Segment {
     }
     this.offsetIndex.seal();
     this.timeIndex.seal();
-    this.closeFile();
+    // The data file stays open: a group-commit fsync may still be running on it. It is closed with
+    // the segment (close or delete), which the log only does once no fsync holds it.
     this.sealed = true;
   }
 
