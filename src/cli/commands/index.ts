@@ -1,0 +1,8 @@
+/** Registry of subcommands. A new subcommand is one file in this folder plus one entry here. */
+import type { CliCommand } from '../command.js';
+import { startCommand } from './start.js';
+
+export const COMMANDS: readonly CliCommand[] = [startCommand];
+
+/** Runs when no subcommand is named (`ensync-engine --port 8081`). */
+export const DEFAULT_COMMAND: CliCommand = startCommand;

@@ -1,0 +1,20 @@
+/** Why a configuration could not be accepted. The CLI maps every ConfigError to exit code 2. */
+export type ConfigErrorCode =
+  | 'UNKNOWN_FLAG'
+  | 'MISSING_VALUE'
+  | 'UNEXPECTED_ARGUMENT'
+  | 'INVALID_PORT'
+  | 'INVALID_HOST'
+  | 'INVALID_DATA_DIR'
+  | 'INVALID_FSYNC_POLICY'
+  | 'INVALID_FSYNC_INTERVAL';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code: ConfigErrorCode;
+
+  constructor(code: ConfigErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}

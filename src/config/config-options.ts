@@ -1,0 +1,83 @@
+/**
+ * The single table of engine settings: flag, mirroring env var, default and meaning.
+ * Parsing, `--help` output and the README table are all derived from (or checked against) this list.
+ */
+import { CONFIG_DEFAULTS, FSYNC_POLICIES } from './engine-config.js';
+
+export type ConfigKey =
+  | 'dataDir'
+  | 'clientPort'
+  | 'adminPort'
+  | 'clientHost'
+  | 'adminHost'
+  | 'fsync'
+  | 'fsyncIntervalMs';
+
+export interface ConfigOptionSpec {
+  key: ConfigKey;
+  /** Long flag name without the leading dashes. */
+  flag: string;
+  env: string;
+  valueName: string;
+  defaultValue: string;
+  description: string;
+}
+
+export const CONFIG_OPTIONS: readonly ConfigOptionSpec[] = [
+  {
+    key: 'dataDir',
+    flag: 'data-dir',
+    env: 'ENSYNC_DATA_DIR',
+    valueName: 'path',
+    defaultValue: CONFIG_DEFAULTS.dataDir,
+    description: 'data directory (created if missing)',
+  },
+  {
+    key: 'clientPort',
+    flag: 'port',
+    env: 'ENSYNC_PORT',
+    valueName: 'port',
+    defaultValue: String(CONFIG_DEFAULTS.clientPort),
+    description: 'client (WebSocket) port, 0-65535',
+  },
+  {
+    key: 'clientHost',
+    flag: 'host',
+    env: 'ENSYNC_HOST',
+    valueName: 'host',
+    defaultValue: CONFIG_DEFAULTS.clientHost,
+    description: 'client (WebSocket) bind address',
+  },
+  {
+    key: 'adminPort',
+    flag: 'admin-port',
+    env: 'ENSYNC_ADMIN_PORT',
+    valueName: 'port',
+    defaultValue: String(CONFIG_DEFAULTS.adminPort),
+    description: 'admin HTTP port (GET /health), 0 picks a free port',
+  },
+  {
+    key: 'adminHost',
+    flag: 'admin-host',
+    env: 'ENSYNC_ADMIN_HOST',
+    valueName: 'host',
+    defaultValue: CONFIG_DEFAULTS.adminHost,
+    description: 'admin HTTP bind address',
+  },
+  {
+    key: 'fsync',
+    flag: 'fsync',
+    env: 'ENSYNC_FSYNC',
+    valueName: FSYNC_POLICIES.join('|'),
+    defaultValue: CONFIG_DEFAULTS.fsync,
+    description: 'when the storage log fsyncs appended records',
+  },
+  {
+    key: 'fsyncIntervalMs',
+    flag: 'fsync-interval-ms',
+    env: 'ENSYNC_FSYNC_INTERVAL_MS',
+    valueName: 'ms',
+    defaultValue: String(CONFIG_DEFAULTS.fsyncIntervalMs),
+    description: "group-commit window for --fsync interval, 1-60000",
+  },
+];

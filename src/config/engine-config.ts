@@ -1,0 +1,36 @@
+/** The typed configuration of one engine process, after flags, env and defaults have been merged. */
+
+export const FSYNC_POLICIES = ['always', 'interval', 'never'] as const;
+export type FsyncPolicy = (typeof FSYNC_POLICIES)[number];
+
+export interface ListenAddress {
+  host: string;
+  /** 0 asks the OS for a free port; the process logs the port it actually bound. */
+  port: number;
+}
+
+export interface EngineConfig {
+  /** Absolute path of the data directory. */
+  dataDir: string;
+  /** Where WebSocket clients will connect (reserved: nothing listens on it yet). */
+  client: ListenAddress;
+  /** Admin HTTP endpoint (health, later metrics). Loopback by default because it is unauthenticated. */
+  admin: ListenAddress;
+  storage: {
+    fsync: FsyncPolicy;
+    fsyncIntervalMs: number;
+  };
+}
+
+export const CONFIG_DEFAULTS = {
+  dataDir: './data',
+  clientHost: '0.0.0.0',
+  clientPort: 8080,
+  adminHost: '127.0.0.1',
+  adminPort: 9090,
+  fsync: 'interval' as FsyncPolicy,
+  fsyncIntervalMs: 5,
+} as const;
+
+/** Upper bound for the group-commit window: longer windows would hold appends for seconds. */
+export const MAX_FSYNC_INTERVAL_MS = 60_000;

@@ -1,0 +1,173 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Log, defaultFileIO } from '../../native-free-storage/index.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { AdminServerError, startAdminServer, type AdminRoute, type AdminServer } from '../../src/server/admin-server.js';
+import { buildHealthReport, healthRoute } from '../../src/server/health.js';
+import { holdHalfReceivedRequest } from './hold-admin-connection.js';
+
+let tmp: string;
+const logLines: string[] = [];
+const logger = createLogger({ sink: (line) => logLines.push(line) });
+const cleanups: Array<() => Promise<void>> = [];
+
+beforeEach(async () => {
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'ensync-admin-'));
+  logLines.length = 0;
+});
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+async function openLog(options: Parameters<typeof Log.open>[1] = {}): Promise<Log> {
+  const log = await Log.open(path.join(tmp, 'log'), options);
+  cleanups.push(async () => {
+    if (log.state !== 'closed') await log.close().catch(() => undefined);
+  });
+  return log;
+}
+
+async function serve(routes: AdminRoute[]): Promise<{ server: AdminServer; url: string }> {
+  const server = await startAdminServer({ host: '127.0.0.1', port: 0, routes, logger });
+  cleanups.push(() => server.close());
+  return { server, url: `http://127.0.0.1:${server.address.port}` };
+}
+
+function healthFor(log: Log, startedAtMs = Date.now()): AdminRoute {
+  return healthRoute({ version: '9.9.9', dataDir: tmp, startedAtMs, storage: log });
+}
+
+describe('GET /health', () => {
+  it('reports ok and the log positions, which follow appends', async () => {
+    const log = await openLog({ fsync: 'always' });
+    const { url } = await serve([healthFor(log)]);
+
+    const before = await fetch(`${url}/health`);
+    expect(before.status).toBe(200);
+    expect(before.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(await before.json()).toMatchObject({
+      status: 'ok',
+      version: '9.9.9',
+      dataDir: tmp,
+      storage: { state: 'open', startOffset: 0, nextOffset: 0, durableOffset: 0 },
+    });
+
+    await log.append([1, 2, 3].map((n) => ({ body: Buffer.from(`event-${n}`) })));
+    const after = (await (await fetch(`${url}/health`)).json()) as { storage: Record<string, number> };
+    expect(after.storage.nextOffset).toBe(3);
+    expect(after.storage.durableOffset).toBe(3);
+    expect(after.storage.segments).toBe(log.segmentCount);
+    expect(after.storage.bytes).toBe(log.sizeBytes);
+    expect(after.storage.bytes).toBeGreaterThan(0);
+  });
+
+  it('answers 503 "failed" once the log has failed', async () => {
+    const log = await openLog({
+      fsync: 'always',
+      io: { writeSync: defaultFileIO.writeSync, fsync: () => Promise.reject(new Error('EIO: disk gone')) },
+    });
+    const { url } = await serve([healthFor(log)]);
+    await expect(log.append([{ body: Buffer.from('lost') }])).rejects.toMatchObject({ code: 'FSYNC_FAILED' });
+    expect(log.state).toBe('failed');
+
+    const res = await fetch(`${url}/health`);
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ status: 'failed', storage: { state: 'failed' } });
+  });
+
+  it('answers 503 once the log is closed', async () => {
+    const log = await openLog();
+    const { url } = await serve([healthFor(log)]);
+    await log.close();
+    const res = await fetch(`${url}/health`);
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ status: 'failed', storage: { state: 'closed' } });
+  });
+
+  it('computes uptime from the start time', async () => {
+    const log = await openLog();
+    const report = buildHealthReport({ version: '1', dataDir: tmp, startedAtMs: 10_000, storage: log, now: () => 12_345 });
+    expect(report.uptimeSeconds).toBe(2.345);
+  });
+});
+
+describe('admin server', () => {
+  it('answers unknown paths with a 404 JSON error', async () => {
+    const { url } = await serve([]);
+    const res = await fetch(`${url}/metrics?x=1`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: { code: 'NOT_FOUND', message: 'no route for GET /metrics' } });
+  });
+
+  it('answers a malformed request target with a 400 JSON error', async () => {
+    const { server } = await serve([]);
+    const socket = net.connect(server.address.port, '127.0.0.1');
+    let raw = '';
+    socket.setEncoding('latin1').on('data', (chunk: string) => (raw += chunk));
+    socket.write('GET http://[/health HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n');
+    await new Promise((resolve) => socket.once('close', resolve));
+    expect(raw.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+    expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4))).toEqual({
+      error: { code: 'BAD_REQUEST', message: 'malformed request target' },
+    });
+  });
+
+  it('answers a wrong method with 405 and an Allow header; HEAD works like GET without a body', async () => {
+    const log = await openLog();
+    const { url } = await serve([healthFor(log)]);
+    const post = await fetch(`${url}/health`, { method: 'POST', body: '{}' });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET');
+    expect(await post.json()).toEqual({ error: { code: 'METHOD_NOT_ALLOWED', message: 'POST is not allowed on /health' } });
+
+    const head = await fetch(`${url}/health`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+  });
+
+  it('turns a failing handler into a 500 JSON error and logs it', async () => {
+    const { url } = await serve([
+      { method: 'GET', path: '/boom', handle: () => Promise.reject(new Error('handler broke')) },
+    ]);
+    const res = await fetch(`${url}/boom`);
+    expect(res.status).toBe(500);
+    expect(await res.json()).toEqual({ error: { code: 'INTERNAL', message: 'internal error' } });
+    const logged = logLines.map((l) => JSON.parse(l) as { msg: string; error?: { message: string } });
+    expect(logged.find((l) => l.msg === 'admin request failed')?.error?.message).toBe('handler broke');
+  });
+
+  it('closes promptly while a keep-alive connection is open', async () => {
+    const log = await openLog();
+    const server = await startAdminServer({ host: '127.0.0.1', port: 0, routes: [healthFor(log)], logger });
+    const res = await fetch(`http://127.0.0.1:${server.address.port}/health`, { headers: { connection: 'keep-alive' } });
+    await res.json();
+    const started = Date.now();
+    await server.close();
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('lets a request that is still arriving hold close() until the drain timeout, then cuts it off', async () => {
+    const log = await openLog();
+    const drainTimeoutMs = 300;
+    const server = await startAdminServer({ host: '127.0.0.1', port: 0, routes: [healthFor(log)], logger, drainTimeoutMs });
+    const held = await holdHalfReceivedRequest(server.address.port);
+    const started = Date.now();
+    await server.close();
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(drainTimeoutMs - 20);
+    expect(elapsed).toBeLessThan(drainTimeoutMs + 2_000);
+    await held.closed;
+    expect(held.socket.destroyed).toBe(true);
+  });
+
+  it('rejects with ADMIN_LISTEN_FAILED when the port is taken', async () => {
+    const { server } = await serve([]);
+    const second = startAdminServer({ host: '127.0.0.1', port: server.address.port, routes: [], logger });
+    await expect(second).rejects.toBeInstanceOf(AdminServerError);
+    await expect(second).rejects.toMatchObject({ code: 'ADMIN_LISTEN_FAILED' });
+  });
+});
