@@ -1,0 +1,64 @@
+import type { Delivery } from './delivery.js';
+import { EngineError } from './errors.js';
+
+/** What a consumer asks the engine to do with its deliveries. */
+export interface ConsumerControl {
+  ack(consumer: Consumer, delivery: Delivery): void;
+  nack(consumer: Consumer, delivery: Delivery, delayMs: number): void;
+  close(consumer: Consumer): Promise<void>;
+}
+
+export type DeliveryHandler = (deliveries: Delivery[], consumer: Consumer) => void;
+
+/**
+ * A live consumer of a durable subscription. Deliveries arrive in batches through the handler;
+ * each must be acked (done) or nacked (deliver again, now or after a delay). Several consumers of
+ * one subscription share its events.
+ */
+export class Consumer {
+  private closed = false;
+
+  constructor(
+    readonly id: string,
+    readonly subscription: string,
+    readonly client: string,
+    /** Unacked deliveries this consumer holds at most, per shard. */
+    readonly credits: number,
+    readonly handler: DeliveryHandler,
+    private readonly control: ConsumerControl,
+  ) {}
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  ack(deliveries: Delivery | readonly Delivery[]): void {
+    for (const delivery of this.own(deliveries)) this.control.ack(this, delivery);
+  }
+
+  /** Deliver again after `delayMs` (default at once); the attempt counts toward maxDeliveries. */
+  nack(deliveries: Delivery | readonly Delivery[], options: { delayMs?: number } = {}): void {
+    const delayMs = options.delayMs ?? 0;
+    if (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > 24 * 60 * 60 * 1000) {
+      throw new EngineError('INVALID_ARGUMENT', 'delayMs must be an integer from 0 to 86400000', { field: 'delayMs' });
+    }
+    for (const delivery of this.own(deliveries)) this.control.nack(this, delivery, delayMs);
+  }
+
+  /** Stop receiving; unacked deliveries go to the subscription's other consumers (or wait). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.control.close(this);
+  }
+
+  private own(deliveries: Delivery | readonly Delivery[]): readonly Delivery[] {
+    const list = Array.isArray(deliveries) ? deliveries : [deliveries as Delivery];
+    for (const delivery of list) {
+      if (delivery.subscription !== this.subscription) {
+        throw new EngineError('INVALID_ARGUMENT', `delivery of ${delivery.subscription} settled through a consumer of ${this.subscription}`, { field: 'delivery' });
+      }
+    }
+    return list;
+  }
+}

@@ -1,0 +1,34 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { EngineError } from './errors.js';
+
+/**
+ * What must not change over the life of a data directory: the number of shards event types are
+ * hashed over (changing it would move types away from their history). Written once, atomically.
+ */
+export interface EngineMetadata {
+  version: 1;
+  shards: number;
+}
+
+const FILE = 'engine.json';
+
+export function loadOrCreateMetadata(dataDir: string, shards: number): EngineMetadata {
+  fs.mkdirSync(dataDir, { recursive: true });
+  const file = path.join(dataDir, FILE);
+  if (fs.existsSync(file)) {
+    const stored = JSON.parse(fs.readFileSync(file, 'utf8')) as EngineMetadata;
+    if (stored.version !== 1 || !Number.isInteger(stored.shards) || stored.shards < 1) {
+      throw new EngineError('INTERNAL', `${file} is not a valid engine metadata file`);
+    }
+    return stored;
+  }
+  if (!Number.isInteger(shards) || shards < 1 || shards > 1024) {
+    throw new EngineError('INVALID_ARGUMENT', 'shards must be an integer from 1 to 1024', { field: 'shards' });
+  }
+  const metadata: EngineMetadata = { version: 1, shards };
+  const temp = `${file}.tmp`;
+  fs.writeFileSync(temp, JSON.stringify(metadata) + '\n');
+  fs.renameSync(temp, file);
+  return metadata;
+}

@@ -1,0 +1,44 @@
+import os from 'node:os';
+import type { FsyncPolicy } from '../../native-free-storage/index.js';
+import { DEFAULT_EVENT_LIMITS } from './event.js';
+import type { Logger } from '../observability/logger.js';
+
+export interface EngineOptions {
+  dataDir: string;
+  /** Shards the event types are hashed over; fixed when the data directory is created (default 4). */
+  shards?: number;
+  /** Shard worker threads (default: cores - 1, at least 1). */
+  workers?: number;
+  fsync?: FsyncPolicy;
+  fsyncIntervalMs?: number;
+  segmentBytes?: number;
+  /** A repeated event id within this window returns the first receipt (default 2 minutes). */
+  dedupWindowMs?: number;
+  /** Ids remembered per shard at most; the oldest go first (default 1,000,000). */
+  maxDedupEntries?: number;
+  maxPayloadBytes?: number;
+  /** Unconfirmed publishes per producer; more are refused with a retryable OVERLOADED (default 1000). */
+  publishWindow?: number;
+  /** Events per publish task sent to a shard at most (default 1000). */
+  maxPublishBatch?: number;
+  logger?: Logger;
+}
+
+export type ResolvedEngineOptions = Required<Omit<EngineOptions, 'logger'>> & { logger: Logger | null };
+
+export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOptions {
+  return {
+    dataDir: options.dataDir,
+    shards: options.shards ?? 4,
+    workers: options.workers ?? Math.max(1, os.availableParallelism() - 1),
+    fsync: options.fsync ?? 'interval',
+    fsyncIntervalMs: options.fsyncIntervalMs ?? 5,
+    segmentBytes: options.segmentBytes ?? 64 * 1024 * 1024,
+    dedupWindowMs: options.dedupWindowMs ?? 120_000,
+    maxDedupEntries: options.maxDedupEntries ?? 1_000_000,
+    maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_EVENT_LIMITS.maxPayloadBytes,
+    publishWindow: options.publishWindow ?? 1000,
+    maxPublishBatch: options.maxPublishBatch ?? 1000,
+    logger: options.logger ?? null,
+  };
+}

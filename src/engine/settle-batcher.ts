@@ -1,0 +1,48 @@
+import type { ShardPool } from './shard-pool.js';
+
+/**
+ * Gathers one shard's acks and nacks of the same event-loop turn into one settle task. Settling is
+ * fire-and-forget for consumers: a lost ack only means a redelivery (at-least-once).
+ */
+export class SettleBatcher {
+  private acks = new Map<string, number[]>();
+  private nacks: Array<{ subscription: string; offsets: number[]; delayMs: number }> = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly pool: ShardPool,
+    private readonly shard: number,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  ack(subscription: string, offset: number): void {
+    let offsets = this.acks.get(subscription);
+    if (!offsets) {
+      offsets = [];
+      this.acks.set(subscription, offsets);
+    }
+    offsets.push(offset);
+    this.schedule();
+  }
+
+  nack(subscription: string, offset: number, delayMs: number): void {
+    this.nacks.push({ subscription, offsets: [offset], delayMs });
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  flush(): Promise<unknown> {
+    this.scheduled = false;
+    if (this.acks.size === 0 && this.nacks.length === 0) return Promise.resolve();
+    const acks = [...this.acks].map(([subscription, offsets]) => ({ subscription, offsets }));
+    const nacks = this.nacks;
+    this.acks = new Map();
+    this.nacks = [];
+    return this.pool.run(this.shard, { op: 'settle', acks, nacks }).catch(this.onError);
+  }
+}

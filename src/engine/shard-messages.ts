@@ -1,0 +1,110 @@
+import type { MessagePort } from 'node:worker_threads';
+import type { PackedDeliveries } from './delivery-batch.js';
+import type { EngineErrorJSON } from './errors.js';
+import type { SubscriptionSpec } from './subscription-spec.js';
+
+/**
+ * The messages between the engine (main thread) and its shard workers. Every task names its shard
+ * and carries the shard's task sequence number: the worker runs a shard's tasks in that order, even
+ * if the pool hands them over out of order. Work crosses threads in batches.
+ */
+
+/** The producer of a publish batch, as authenticated by the engine. */
+export interface ProducerIdentity {
+  id: string;
+  /** Raw 32-byte Ed25519 public key, when the client has one. */
+  publicKey: Uint8Array | null;
+  requireSignatures: boolean;
+}
+
+export interface ShardConfig {
+  dataDir: string;
+  fsync: 'always' | 'interval' | 'never';
+  fsyncIntervalMs: number;
+  segmentBytes: number;
+  dedupWindowMs: number;
+  maxDedupEntries: number;
+  maxPayloadBytes: number;
+}
+
+interface TaskBase {
+  shard: number;
+  /** Incarnation of the shard's owner: bumped when a dead worker's shards move to a new one. */
+  epoch: number;
+  seq: number;
+}
+
+/** Open (or recover) the shard and deliver through `port`. Result: OpenResult. */
+export interface OpenTask extends TaskBase {
+  op: 'open';
+  config: ShardConfig;
+  port: MessagePort;
+}
+export interface OpenResult {
+  nextOffset: number;
+  subscriptions: number;
+  recovery: { clean: boolean; scannedBytes: number; truncatedBytes: number; durationMs: number };
+}
+
+/**
+ * Store a batch of events the engine has validated and encoded (record bodies, sender and time
+ * set). The bodies travel back to back in one transferred buffer. Result: PublishResult.
+ */
+export interface PublishTask extends TaskBase {
+  op: 'publish';
+  producer: ProducerIdentity;
+  batch: EncodedPublishBatch;
+}
+export interface EncodedPublishBatch {
+  bodies: Uint8Array;
+  /** End of each body in `bodies`. */
+  ends: Uint32Array;
+  types: string[];
+  ids: string[];
+  /** 1 where the producer chose the id (dedup applies), 0 where the engine assigned it. */
+  producerIds: Uint8Array;
+  /** 1 where the event carries a signature. */
+  signed: Uint8Array;
+}
+/** Per event: its offset (the original one for a duplicate), or an error. */
+export interface PublishResult {
+  offsets: Float64Array;
+  duplicate: Uint8Array;
+  errors: Array<[index: number, error: EngineErrorJSON]>;
+}
+
+/** Create the durable subscription in this shard if it does not exist. Result: void. */
+export interface SubscribeTask extends TaskBase {
+  op: 'subscribe';
+  spec: SubscriptionSpec;
+}
+
+/** Attach or detach a live consumer of a subscription; detaching redelivers its unacked events. */
+export interface ConsumerTask extends TaskBase {
+  op: 'attach' | 'detach';
+  subscription: string;
+  consumer: string;
+  /** Unacked deliveries this consumer takes at most. */
+  credits: number;
+}
+
+/** Acks and nacks, batched. Result: void. Unknown or stale offsets are ignored (at-least-once). */
+export interface SettleTask extends TaskBase {
+  op: 'settle';
+  acks: Array<{ subscription: string; offsets: number[] }>;
+  nacks: Array<{ subscription: string; offsets: number[]; delayMs: number }>;
+}
+
+/** Flush and close the shard. Result: void. */
+export interface CloseTask extends TaskBase {
+  op: 'close';
+}
+
+export type ShardTask = OpenTask | PublishTask | SubscribeTask | ConsumerTask | SettleTask | CloseTask;
+
+/** Worker → engine, on the shard's port: deliveries for live consumers, packed and transferred. */
+export interface DeliveryMessage {
+  shard: number;
+  epoch: number;
+  packed: PackedDeliveries;
+}

@@ -1,0 +1,428 @@
+import type { KeyObject } from 'node:crypto';
+import path from 'node:path';
+import { Log, StorageError, type LogRecord } from '../../../native-free-storage/index.js';
+import { DeliveryPacker, type PackedDeliveries } from '../delivery-batch.js';
+import { EngineError } from '../errors.js';
+import type { StoredEvent } from '../event.js';
+import { decodeEventBody, eventStreamTag, readEventType } from '../event-codec.js';
+import { publicKeyFromRaw, verifyEventSignature } from '../signing.js';
+import type { EncodedPublishBatch, ProducerIdentity, PublishResult, ShardConfig } from '../shard-messages.js';
+import { sameSubscription, type SubscriptionSpec } from '../subscription-spec.js';
+import { DedupIndex } from './dedup-index.js';
+import { OffsetRangeSet } from './offset-range-set.js';
+import { SubscriptionState } from './subscription-state.js';
+import { TailCache } from './tail-cache.js';
+import { SubscriptionStore, type DoneEntry, type StoredSubscription } from './subscription-store.js';
+
+/** Receives a pump's deliveries, packed, with the buffers to transfer. */
+export type DeliveryEmitter = (packed: PackedDeliveries, transfer: ArrayBuffer[]) => void;
+
+/** Records one fill may scan for one subscription before yielding to the others. */
+const FILL_BUDGET_RECORDS = 4096;
+const TICK_MS = 50;
+const SNAPSHOT_INTERVAL_MS = 2000;
+const MAX_CACHED_KEYS = 10_000;
+/** Recent events kept in memory for subscriptions at the head. */
+const TAIL_CACHE_EVENTS = 16_384;
+const TAIL_CACHE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * One shard: the event types hashed to it, their log, and the delivery state of every subscription
+ * in it. A shard lives in one worker thread at a time and is driven by that worker's task loop; all
+ * of its methods run on that thread.
+ */
+export class Shard {
+  readonly id: number;
+  private readonly log: Log;
+  private readonly store: SubscriptionStore;
+  private readonly dedup: DedupIndex;
+  private readonly subscriptions = new Map<string, SubscriptionState>();
+  private readonly startOffsets = new Map<string, number>();
+  private readonly keys = new Map<string, { raw: string; key: KeyObject }>();
+  private readonly emit: DeliveryEmitter;
+  private readonly packer = new DeliveryPacker();
+  private readonly tail = new TailCache(TAIL_CACHE_EVENTS, TAIL_CACHE_BYTES);
+  private readonly onError: (error: unknown) => void;
+  private pumpScheduled = false;
+  private cursorsDirty = false;
+  private snapshotRunning: Promise<void> | null = null;
+  private lastSnapshotMs = Date.now();
+  private readonly ticker: NodeJS.Timeout;
+  private closed = false;
+
+  private constructor(
+    id: number,
+    log: Log,
+    store: SubscriptionStore,
+    config: ShardConfig,
+    emit: DeliveryEmitter,
+    onError: (error: unknown) => void,
+  ) {
+    this.id = id;
+    this.log = log;
+    this.store = store;
+    this.dedup = new DedupIndex(config.dedupWindowMs, config.maxDedupEntries);
+    this.emit = emit;
+    this.onError = onError;
+    this.ticker = setInterval(() => this.tick(), TICK_MS);
+  }
+
+  /** Open the shard's log and state under `<dataDir>/shards/<id>`, recovering both. */
+  static async open(id: number, config: ShardConfig, emit: DeliveryEmitter, onError: (error: unknown) => void): Promise<Shard> {
+    const dir = path.join(config.dataDir, 'shards', String(id));
+    const log = await Log.open(path.join(dir, 'events'), {
+      fsync: config.fsync,
+      fsyncIntervalMs: config.fsyncIntervalMs,
+      segmentBytes: config.segmentBytes,
+      maxRecordBytes: config.maxPayloadBytes + 64 * 1024,
+    });
+    const { store, subscriptions, cursors } = await SubscriptionStore.open(path.join(dir, 'state'), config.fsync, config.fsyncIntervalMs);
+    const shard = new Shard(id, log, store, config, emit, onError);
+    for (const { spec, startOffset } of subscriptions) {
+      const cursor = cursors.get(spec.key) ?? { commit: startOffset, done: new OffsetRangeSet() };
+      shard.startOffsets.set(spec.key, startOffset);
+      shard.subscriptions.set(spec.key, new SubscriptionState(spec, Math.max(cursor.commit, log.startOffset), cursor.done));
+    }
+    shard.rebuildDedup(Date.now(), config);
+    return shard;
+  }
+
+  get recovery() {
+    return this.log.recovery;
+  }
+
+  get nextOffset(): number {
+    return this.log.nextOffset;
+  }
+
+  get subscriptionCount(): number {
+    return this.subscriptions.size;
+  }
+
+  /** Re-learn the ids published within the dedup window from the log, so dedup survives restarts. */
+  private rebuildDedup(nowMs: number, config: ShardConfig): void {
+    const fromTime = this.log.offsetForTime(nowMs - config.dedupWindowMs);
+    if (fromTime === null) return;
+    const from = Math.max(fromTime, this.log.durableOffset - config.maxDedupEntries, this.log.startOffset);
+    for (const record of this.log.records(from)) {
+      const event = decodeEventBody(record.body);
+      this.dedup.add({ id: event.id, type: event.type, offset: record.offset, shard: this.id, duplicate: true }, event.publishedAt, null);
+    }
+  }
+
+  /**
+   * Verify, store and confirm a batch encoded by the engine. Each event gets its own outcome;
+   * refused ones store nothing. Settles once the stored ones are durable.
+   */
+  async publish(producer: ProducerIdentity, batch: EncodedPublishBatch): Promise<PublishResult> {
+    this.assertOpen();
+    const now = Date.now();
+    const count = batch.types.length;
+    const result: PublishResult = { offsets: new Float64Array(count).fill(Number.NaN), duplicate: new Uint8Array(count), errors: [] };
+    const waits: Array<Promise<void>> = [];
+    const accepted: number[] = [];
+    const records: Array<{ body: Uint8Array; timestamp: number; stream: number }> = [];
+    const verifyKey = producer.publicKey ? this.keyFor(producer.id, producer.publicKey) : null;
+    // Offsets are known before the append settles (appends are sequential), so a repeat of an id
+    // inside this batch, or in the next one while this one waits for its fsync, is caught too.
+    const base = this.log.nextOffset;
+    let settleDurable!: (durable: boolean) => void;
+    const durable = new Promise<boolean>((resolve) => (settleDurable = resolve));
+    let start = 0;
+    for (let i = 0; i < count; i++) {
+      const body = batch.bodies.subarray(start, batch.ends[i]);
+      start = batch.ends[i]!;
+      const type = batch.types[i]!;
+      const id = batch.ids[i]!;
+      if (batch.producerIds[i]) {
+        const original = this.dedup.get(type, id, now);
+        if (original) {
+          waits.push(this.settleDuplicate(result, i, original.receipt.offset, original.durable));
+          continue;
+        }
+      }
+      if (batch.signed[i] || producer.requireSignatures) {
+        const refusal = this.checkSignature(producer, verifyKey, decodeEventBody(body), batch.producerIds[i] === 1);
+        if (refusal) {
+          result.errors.push([i, refusal.toJSON()]);
+          continue;
+        }
+      }
+      // Engine-assigned ids are new by construction: only producer ids need remembering.
+      if (batch.producerIds[i]) this.dedup.add({ id, type, offset: base + accepted.length, shard: this.id, duplicate: true }, now, durable);
+      accepted.push(i);
+      records.push({ body, timestamp: now, stream: eventStreamTag(type) });
+    }
+    let stored = true;
+    if (records.length > 0) {
+      try {
+        await this.log.append(records);
+        accepted.forEach((index, j) => {
+          result.offsets[index] = base + j;
+          // An own copy: the batch buffer would otherwise stay pinned by one cached event.
+          this.tail.add(base + j, batch.types[index]!, new Uint8Array(records[j]!.body));
+        });
+        this.schedulePump();
+      } catch (cause) {
+        stored = false;
+        const error = storageRefusal(cause).toJSON();
+        for (const index of accepted) {
+          if (batch.producerIds[index]) this.dedup.remove(batch.types[index]!, batch.ids[index]!);
+          result.errors.push([index, error]);
+        }
+      }
+    }
+    settleDurable(stored);
+    await Promise.all(waits);
+    return result;
+  }
+
+  /** A repeated id: the original offset once the original is durable; retryable if it failed. */
+  private async settleDuplicate(result: PublishResult, index: number, offset: number, durable: Promise<boolean> | null): Promise<void> {
+    if (durable && !(await durable)) {
+      const error = new EngineError('SHARD_UNAVAILABLE', 'the first publish of this event id failed; publish it again', { retryable: true });
+      result.errors.push([index, error.toJSON()]);
+      return;
+    }
+    result.offsets[index] = offset;
+    result.duplicate[index] = 1;
+  }
+
+  private checkSignature(producer: ProducerIdentity, key: KeyObject | null, event: StoredEvent, producerChoseId: boolean): EngineError | null {
+    if (!event.signature) {
+      return producer.requireSignatures
+        ? new EngineError('SIGNATURE_REQUIRED', `client ${producer.id} must sign its events; event ${event.id} has no signature`, { field: 'signature' })
+        : null;
+    }
+    if (!key) {
+      return new EngineError('SIGNATURE_INVALID', `client ${producer.id} has no public key registered to verify signatures`, { field: 'signature' });
+    }
+    // The signature covers the id, so the producer must have chosen it before signing.
+    if (!producerChoseId) {
+      return new EngineError('INVALID_EVENT', 'a signed event must carry its own id (the signature covers it)', { field: 'id' });
+    }
+    const valid = verifyEventSignature(key, event, event.signature);
+    return valid ? null : new EngineError('SIGNATURE_INVALID', `signature of event ${event.id} does not verify with client ${producer.id}'s key`, { field: 'signature' });
+  }
+
+  private keyFor(producer: string, raw: Uint8Array): KeyObject {
+    const rawHex = Buffer.from(raw).toString('hex');
+    const cached = this.keys.get(producer);
+    if (cached && cached.raw === rawHex) return cached.key;
+    const key = publicKeyFromRaw(raw);
+    if (this.keys.size >= MAX_CACHED_KEYS) this.keys.clear();
+    this.keys.set(producer, { raw: rawHex, key });
+    return key;
+  }
+
+  /** Create the subscription in this shard if new; reopening keeps its position. */
+  subscribe(spec: SubscriptionSpec): { created: boolean } {
+    this.assertOpen();
+    const existing = this.subscriptions.get(spec.key);
+    if (existing) {
+      if (!sameSubscription(existing.spec, spec)) {
+        throw new EngineError('INVALID_ARGUMENT', `subscription ${spec.key} exists with pattern ${existing.spec.pattern} (ordered: ${existing.spec.ordered})`, {
+          field: 'pattern',
+        });
+      }
+      Object.assign(existing.spec, { maxInFlight: spec.maxInFlight, ackTimeoutMs: spec.ackTimeoutMs, maxDeliveries: spec.maxDeliveries });
+      this.saveSubscriptions();
+      return { created: false };
+    }
+    const start = this.resolveStart(spec);
+    this.subscriptions.set(spec.key, new SubscriptionState(spec, start, new OffsetRangeSet()));
+    this.startOffsets.set(spec.key, start);
+    this.saveSubscriptions();
+    return { created: true };
+  }
+
+  private resolveStart(spec: SubscriptionSpec): number {
+    const log = this.log;
+    switch (spec.start.from) {
+      case 'new':
+        return log.nextOffset;
+      case 'all':
+        return log.startOffset;
+      case 'time':
+        return log.offsetForTime(spec.start.timestamp) ?? log.nextOffset;
+      case 'offset':
+        return Math.min(Math.max(spec.start.offset, log.startOffset), log.nextOffset);
+    }
+  }
+
+  private saveSubscriptions(): void {
+    const stored: StoredSubscription[] = [...this.subscriptions.values()].map((s) => ({ spec: s.spec, startOffset: this.startOffsets.get(s.spec.key)! }));
+    this.store.saveSubscriptions(stored);
+  }
+
+  attach(subscription: string, consumer: string, credits: number): void {
+    this.subscriptionNamed(subscription).attach(consumer, credits);
+    this.schedulePump();
+  }
+
+  detach(subscription: string, consumer: string): void {
+    this.subscriptions.get(subscription)?.detach(consumer);
+    this.schedulePump();
+  }
+
+  /** Apply acks and nacks; acks are journaled so a crash does not redeliver them. */
+  settle(acks: Array<{ subscription: string; offsets: number[] }>, nacks: Array<{ subscription: string; offsets: number[]; delayMs: number }>): void {
+    const now = Date.now();
+    const done: DoneEntry[] = [];
+    for (const { subscription, offsets } of acks) {
+      const state = this.subscriptions.get(subscription);
+      if (!state) continue;
+      const acked = state.ack(offsets);
+      if (acked.length > 0) done.push({ s: subscription, o: acked });
+    }
+    for (const { subscription, offsets, delayMs } of nacks) this.subscriptions.get(subscription)?.nack(offsets, delayMs, now);
+    this.journal(done);
+    this.schedulePump();
+  }
+
+  private journal(done: DoneEntry[]): void {
+    if (done.length === 0) return;
+    this.cursorsDirty = true;
+    this.store.recordDone(done).catch((error) => this.onError(error));
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.closed) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Refill each live subscription's read-ahead from the log and hand out what can go. */
+  private pump(): void {
+    if (this.closed) return;
+    const now = Date.now();
+    const out = this.packer;
+    const dead: DoneEntry[] = [];
+    let more = false;
+    for (const state of this.subscriptions.values()) {
+      if (!state.hasConsumers) continue;
+      if (this.fill(state)) more = true;
+      const letters = state.dispatch(now, out);
+      if (letters.length > 0) {
+        const offsets = letters.map((l) => l.offset);
+        dead.push({ s: state.spec.key, o: offsets, d: { reason: letters[0]!.reason, offsets } });
+      }
+    }
+    this.journal(dead);
+    if (out.count > 0) {
+      const { packed, transfer } = out.take();
+      this.emit(packed, transfer);
+    }
+    if (more) this.schedulePump();
+  }
+
+  /** Read matching events into the subscription's read-ahead. Returns true if it stopped on its budget. */
+  private fill(state: SubscriptionState): boolean {
+    let budget = FILL_BUDGET_RECORDS;
+    this.fillFromTail(state);
+    while (state.readRoom > 0 && state.readOffset < this.log.durableOffset) {
+      if (budget <= 0) return true;
+      let records: LogRecord[];
+      let nextOffset: number;
+      try {
+        ({ records, nextOffset } = this.log.readBatch(state.readOffset, { maxRecords: Math.min(budget, 1000) }));
+      } catch (error) {
+        if (error instanceof StorageError && error.code === 'OFFSET_OUT_OF_RANGE') {
+          // Retention removed events this subscription had not read: continue from the oldest kept.
+          this.onError(new EngineError('STORAGE_FAILED', `subscription ${state.spec.key} skipped to offset ${this.log.startOffset}: older events were removed by retention`));
+          state.readOffset = this.log.startOffset;
+          continue;
+        }
+        throw error;
+      }
+      for (let i = 0; i < records.length; i++) {
+        const record = records[i]!;
+        if (state.readRoom === 0) {
+          state.readOffset = record.offset;
+          return false;
+        }
+        budget--;
+        if (!state.matchesType(readEventType(record.body))) continue;
+        const event = decodeEventBody(record.body);
+        if (!state.wants(record.offset, event.recipients)) continue;
+        // An own copy: a view would pin the whole read buffer while the event waits.
+        state.offer(record.offset, event.key ?? event.type, new Uint8Array(record.body));
+      }
+      state.readOffset = nextOffset;
+      if (records.length === 0) break;
+    }
+    return false;
+  }
+
+  /** Feed a subscription at the head from the tail cache (no read, no copy, no checksum). */
+  private fillFromTail(state: SubscriptionState): void {
+    let i = this.tail.indexOf(state.readOffset);
+    if (i < 0) return;
+    const durable = this.log.durableOffset;
+    for (; i < this.tail.end && state.readRoom > 0; i++) {
+      const cached = this.tail.at(i)!;
+      if (cached.offset >= durable) break;
+      state.readOffset = cached.offset + 1;
+      if (!state.matchesType(cached.type)) continue;
+      const event = decodeEventBody(cached.body);
+      if (!state.wants(cached.offset, event.recipients)) continue;
+      state.offer(cached.offset, event.key ?? event.type, cached.body);
+    }
+  }
+
+  /** Ack deadlines, delayed nacks, dedup expiry, periodic cursor snapshots. */
+  private tick(): void {
+    if (this.closed) return;
+    const now = Date.now();
+    for (const state of this.subscriptions.values()) state.expire(now);
+    this.dedup.expire(now);
+    this.schedulePump();
+    if (this.cursorsDirty && !this.snapshotRunning && now - this.lastSnapshotMs >= SNAPSHOT_INTERVAL_MS) void this.snapshot();
+  }
+
+  private snapshot(): Promise<void> {
+    this.cursorsDirty = false;
+    this.lastSnapshotMs = Date.now();
+    this.snapshotRunning = this.store
+      .snapshot(() => new Map([...this.subscriptions].map(([key, state]) => [key, state.cursor()])))
+      .catch((error) => {
+        this.cursorsDirty = true;
+        this.onError(error);
+      })
+      .finally(() => {
+        this.snapshotRunning = null;
+      });
+    return this.snapshotRunning;
+  }
+
+  private subscriptionNamed(key: string): SubscriptionState {
+    const state = this.subscriptions.get(key);
+    if (!state) throw new EngineError('NOT_FOUND', `subscription ${key} does not exist in shard ${this.id}`, { field: 'subscription' });
+    return state;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new EngineError('ENGINE_CLOSED', `shard ${this.id} is closed`);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.ticker);
+    await this.snapshotRunning;
+    await this.store.snapshot(() => new Map([...this.subscriptions].map(([key, state]) => [key, state.cursor()])));
+    await this.log.close();
+    await this.store.close();
+  }
+}
+
+function storageRefusal(cause: unknown): EngineError {
+  if (cause instanceof StorageError && cause.code === 'APPEND_QUEUE_FULL') {
+    return new EngineError('OVERLOADED', 'the shard has too many appends waiting for disk; retry', { retryable: true, cause });
+  }
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new EngineError('STORAGE_FAILED', `the event could not be stored: ${detail}`, { cause });
+}

@@ -1,0 +1,280 @@
+import type { DeliveryPacker } from '../delivery-batch.js';
+import { TypePattern } from '../type-pattern.js';
+import type { SubscriptionSpec } from '../subscription-spec.js';
+import { OffsetRangeSet } from './offset-range-set.js';
+
+type PendingState = 'ready' | 'inflight' | 'waiting' | 'delayed';
+
+interface PendingEvent {
+  offset: number;
+  /** Ordering key: the event's key, else its type. */
+  key: string;
+  /** The stored event body, in its own buffer. */
+  body: Uint8Array;
+  /** Deliveries so far. */
+  attempt: number;
+  state: PendingState;
+  consumer: string | null;
+  /** inflight: redeliver after this time; delayed: due at this time. */
+  dueAt: number;
+}
+
+interface ConsumerSlot {
+  id: string;
+  credits: number;
+  inflight: number;
+}
+
+export interface DeadLetter {
+  offset: number;
+  reason: string;
+}
+
+const MATCH_CACHE_MAX = 10_000;
+
+/**
+ * The delivery state of one durable subscription in one shard.
+ *
+ * Events are read from the shard's log in offset order into a bounded read-ahead (`ready`), handed to
+ * live consumers within the subscription's window, and tracked until acked. `pending` holds every
+ * event read and not yet done, keyed by offset in insertion (= offset) order, so its first key is the
+ * commit point: every matching event below it is done. Bounds: at most `maxInFlight` events are
+ * outstanding (in flight, waiting for redelivery or delayed by a nack), and at most `maxInFlight`
+ * more wait in the read-ahead, so memory does not grow with the backlog on disk.
+ *
+ * Redelivery order (default mode): events due for redelivery go before new ones, lowest offset
+ * first. Ordered mode: an event's key stays held from its first delivery until it is acked or
+ * dead-lettered, so later events of that key wait and its redelivery comes before them.
+ */
+export class SubscriptionState {
+  readonly spec: SubscriptionSpec;
+  readonly pattern: TypePattern;
+  /** Next log offset to read for this subscription. */
+  readOffset: number;
+  /** Done offsets at or above the commit point (acked, dead-lettered, or recovered as such). */
+  readonly done: OffsetRangeSet;
+  private readonly pending = new Map<number, PendingEvent>();
+  private ready: Array<PendingEvent | null> = [];
+  private readyHead = 0;
+  private readyCount = 0;
+  private redeliver: PendingEvent[] = [];
+  private outstanding = 0;
+  private readonly heldKeys = new Map<string, number>();
+  private readonly consumers = new Map<string, ConsumerSlot>();
+  private consumerOrder: string[] = [];
+  private nextConsumer = 0;
+  private readonly matchCache = new Map<string, boolean>();
+  deadLettered = 0;
+
+  constructor(spec: SubscriptionSpec, readOffset: number, done: OffsetRangeSet) {
+    this.spec = spec;
+    this.pattern = new TypePattern(spec.pattern);
+    this.readOffset = readOffset;
+    this.done = done;
+  }
+
+  /** Every matching event below this offset is done. */
+  get commitOffset(): number {
+    for (const offset of this.pending.keys()) return offset;
+    return this.readOffset;
+  }
+
+  get inFlight(): number {
+    let count = 0;
+    for (const slot of this.consumers.values()) count += slot.inflight;
+    return count;
+  }
+
+  get hasConsumers(): boolean {
+    return this.consumers.size > 0;
+  }
+
+  /** How many more events the read-ahead takes now. */
+  get readRoom(): number {
+    return Math.max(0, this.spec.maxInFlight - this.readyCount);
+  }
+
+  /** Whether this subscription wants events of `type` (cached: types repeat). */
+  matchesType(type: string): boolean {
+    let matches = this.matchCache.get(type);
+    if (matches === undefined) {
+      matches = this.pattern.matches(type);
+      if (this.matchCache.size >= MATCH_CACHE_MAX) this.matchCache.clear();
+      this.matchCache.set(type, matches);
+    }
+    return matches;
+  }
+
+  /** Whether this subscription receives this event at all (recipients, not already done). */
+  wants(offset: number, recipients: readonly string[] | null): boolean {
+    if (this.done.has(offset)) return false;
+    return recipients === null || recipients.includes(this.spec.client);
+  }
+
+  /** Take an event read from the log (offsets arrive in increasing order). */
+  offer(offset: number, key: string, body: Uint8Array): void {
+    const item: PendingEvent = { offset, key, body, attempt: 0, state: 'ready', consumer: null, dueAt: 0 };
+    this.pending.set(offset, item);
+    this.ready.push(item);
+    this.readyCount++;
+  }
+
+  attach(consumer: string, credits: number): void {
+    const existing = this.consumers.get(consumer);
+    if (existing) {
+      existing.credits = credits;
+      return;
+    }
+    this.consumers.set(consumer, { id: consumer, credits, inflight: 0 });
+    this.consumerOrder = [...this.consumers.keys()];
+  }
+
+  /** Remove a consumer; its unacked deliveries become due for redelivery at once. */
+  detach(consumer: string): void {
+    if (!this.consumers.delete(consumer)) return;
+    this.consumerOrder = [...this.consumers.keys()];
+    for (const item of this.pending.values()) {
+      if (item.state === 'inflight' && item.consumer === consumer) this.toWaiting(item);
+    }
+  }
+
+  /**
+   * Hand out what can be delivered now: redeliveries first, then new events within the window, to
+   * consumers with credit, round robin. Returns dead letters (events past maxDeliveries).
+   */
+  dispatch(nowMs: number, out: DeliveryPacker): DeadLetter[] {
+    const dead: DeadLetter[] = [];
+    if (this.consumers.size === 0) return dead;
+    while (this.redeliver.length > 0) {
+      const item = this.redeliver[0]!;
+      if (item.attempt >= this.spec.maxDeliveries) {
+        this.redeliver.shift();
+        this.finish(item);
+        this.deadLettered++;
+        dead.push({ offset: item.offset, reason: `not acked after ${item.attempt} deliveries` });
+        continue;
+      }
+      const consumer = this.pickConsumer();
+      if (!consumer) return dead;
+      this.redeliver.shift();
+      this.deliver(item, consumer, nowMs, out);
+    }
+    for (let i = this.readyHead; i < this.ready.length && this.outstanding < this.spec.maxInFlight; i++) {
+      const item = this.ready[i];
+      if (!item) continue;
+      if (this.spec.ordered) {
+        const holder = this.heldKeys.get(item.key);
+        if (holder !== undefined && holder !== item.offset) continue;
+      }
+      const consumer = this.pickConsumer();
+      if (!consumer) break;
+      this.ready[i] = null;
+      this.readyCount--;
+      this.outstanding++;
+      if (this.spec.ordered) this.heldKeys.set(item.key, item.offset);
+      this.deliver(item, consumer, nowMs, out);
+    }
+    this.compactReady();
+    return dead;
+  }
+
+  /** Settle acks; returns the offsets that became done (unknown or already-done offsets are ignored). */
+  ack(offsets: readonly number[]): number[] {
+    const acked: number[] = [];
+    for (const offset of offsets) {
+      const item = this.pending.get(offset);
+      if (!item || item.state === 'ready') continue;
+      if (item.state === 'waiting') this.redeliver.splice(this.redeliver.indexOf(item), 1);
+      this.finish(item);
+      acked.push(offset);
+    }
+    return acked;
+  }
+
+  /** Nacked deliveries come back after `delayMs` (0: at once); the attempt still counts. */
+  nack(offsets: readonly number[], delayMs: number, nowMs: number): void {
+    for (const offset of offsets) {
+      const item = this.pending.get(offset);
+      if (!item || item.state !== 'inflight') continue;
+      this.release(item);
+      if (delayMs > 0) {
+        item.state = 'delayed';
+        item.dueAt = nowMs + delayMs;
+      } else {
+        this.toWaiting(item);
+      }
+    }
+  }
+
+  /** Move deliveries past their ack deadline, and delayed nacks now due, to redelivery. */
+  expire(nowMs: number): void {
+    for (const item of this.pending.values()) {
+      if ((item.state === 'inflight' || item.state === 'delayed') && item.dueAt <= nowMs) this.toWaiting(item);
+    }
+  }
+
+  /** The durable view of this subscription's position. */
+  cursor(): { commit: number; done: OffsetRangeSet } {
+    const commit = this.commitOffset;
+    this.done.dropBelow(commit);
+    return { commit, done: this.done };
+  }
+
+  private deliver(item: PendingEvent, consumer: ConsumerSlot, nowMs: number, out: DeliveryPacker): void {
+    item.state = 'inflight';
+    item.attempt++;
+    item.consumer = consumer.id;
+    item.dueAt = nowMs + this.spec.ackTimeoutMs;
+    consumer.inflight++;
+    out.push(this.spec.key, consumer.id, item.offset, item.attempt, item.body);
+  }
+
+  private pickConsumer(): ConsumerSlot | null {
+    const count = this.consumerOrder.length;
+    for (let tried = 0; tried < count; tried++) {
+      const slot = this.consumers.get(this.consumerOrder[this.nextConsumer++ % count]!)!;
+      if (slot.inflight < slot.credits) return slot;
+    }
+    return null;
+  }
+
+  private release(item: PendingEvent): void {
+    if (item.state !== 'inflight' || item.consumer === null) return;
+    const slot = this.consumers.get(item.consumer);
+    if (slot) slot.inflight--;
+    item.consumer = null;
+  }
+
+  private toWaiting(item: PendingEvent): void {
+    this.release(item);
+    item.state = 'waiting';
+    // Keep redeliveries in offset order; the queue is bounded by the window.
+    let i = this.redeliver.length;
+    while (i > 0 && this.redeliver[i - 1]!.offset > item.offset) i--;
+    this.redeliver.splice(i, 0, item);
+  }
+
+  /** The event is done: acked or dead-lettered. */
+  private finish(item: PendingEvent): void {
+    this.release(item);
+    this.pending.delete(item.offset);
+    this.outstanding--;
+    this.done.add(item.offset);
+    if (this.spec.ordered && this.heldKeys.get(item.key) === item.offset) this.heldKeys.delete(item.key);
+  }
+
+  private compactReady(): void {
+    while (this.readyHead < this.ready.length && this.ready[this.readyHead] === null) this.readyHead++;
+    if (this.readyHead === this.ready.length) {
+      this.ready = [];
+      this.readyHead = 0;
+    } else if (this.ready.length - this.readyHead > 2 * this.readyCount + 1024) {
+      // Ordered mode leaves holes behind a held key; squeeze them out so the array stays bounded.
+      this.ready = this.ready.slice(this.readyHead).filter((item) => item !== null);
+      this.readyHead = 0;
+    } else if (this.readyHead > 1024 && this.readyHead * 2 > this.ready.length) {
+      this.ready = this.ready.slice(this.readyHead);
+      this.readyHead = 0;
+    }
+  }
+}

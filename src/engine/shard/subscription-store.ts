@@ -1,0 +1,147 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { pack, unpack } from 'msgpackr';
+import { Log } from '../../../native-free-storage/index.js';
+import type { FsyncPolicy } from '../../../native-free-storage/index.js';
+import type { SubscriptionSpec } from '../subscription-spec.js';
+import { OffsetRangeSet } from './offset-range-set.js';
+
+/** A subscription's durable position in one shard. */
+export interface Cursor {
+  /** Every matching event below this offset is done (acked or dead-lettered). */
+  commit: number;
+  /** Done offsets at or above `commit`. */
+  done: OffsetRangeSet;
+}
+
+/** A subscription as stored in a shard: its spec and where it started reading in this shard. */
+export interface StoredSubscription {
+  spec: SubscriptionSpec;
+  startOffset: number;
+}
+
+interface CursorSnapshot {
+  v: 1;
+  /** Journal entries below this offset are folded into the snapshot. */
+  journalNext: number;
+  cursors: Record<string, { commit: number; done: Array<[number, number]> }>;
+}
+
+/** One journal entry: offsets that became done for one subscription. */
+export interface DoneEntry {
+  s: string;
+  o: number[];
+  /** Offsets among `o` that were dead-lettered, with the reason. */
+  d?: { reason: string; offsets: number[] };
+}
+
+const SPECS_FILE = 'subscriptions.json';
+const CURSORS_FILE = 'cursors.json';
+const JOURNAL_DIR = 'acks';
+const JOURNAL_SEGMENT_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Durable state of a shard's subscriptions:
+ * - `subscriptions.json`: the specs, replaced atomically when one is created or removed (rare);
+ * - `acks/`: a journal (our own log, same fsync policy as events) of offsets that became done, one
+ *   entry per settle batch, so a crash redelivers only what was not acked;
+ * - `cursors.json`: a periodic snapshot of every cursor, after which the journal's older segments
+ *   are deleted, so recovery replays a bounded tail.
+ */
+export class SubscriptionStore {
+  private constructor(
+    private readonly dir: string,
+    private readonly journal: Log,
+  ) {}
+
+  static async open(dir: string, fsync: FsyncPolicy, fsyncIntervalMs: number) {
+    fs.mkdirSync(dir, { recursive: true });
+    const journal = await Log.open(path.join(dir, JOURNAL_DIR), { fsync, fsyncIntervalMs, segmentBytes: JOURNAL_SEGMENT_BYTES });
+    const store = new SubscriptionStore(dir, journal);
+    const subscriptions = store.readSubscriptions();
+    const cursors = store.recoverCursors(subscriptions);
+    return { store, subscriptions, cursors };
+  }
+
+  private readSubscriptions(): StoredSubscription[] {
+    const file = path.join(this.dir, SPECS_FILE);
+    if (!fs.existsSync(file)) return [];
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as StoredSubscription[];
+  }
+
+  /** Cursors from the snapshot, then the journal's later entries; a subscription never snapshotted starts at its start offset. */
+  private recoverCursors(subscriptions: StoredSubscription[]): Map<string, Cursor> {
+    const cursors = new Map<string, Cursor>();
+    const startOffsets = new Map(subscriptions.map((s) => [s.spec.key, s.startOffset]));
+    let journalNext = this.journal.startOffset;
+    const file = path.join(this.dir, CURSORS_FILE);
+    if (fs.existsSync(file)) {
+      const snapshot = JSON.parse(fs.readFileSync(file, 'utf8')) as CursorSnapshot;
+      journalNext = Math.max(snapshot.journalNext, this.journal.startOffset);
+      for (const [key, cursor] of Object.entries(snapshot.cursors)) {
+        cursors.set(key, { commit: cursor.commit, done: OffsetRangeSet.fromJSON(cursor.done) });
+      }
+    }
+    for (const record of this.journal.records(journalNext)) {
+      const entry = unpack(record.body) as DoneEntry;
+      let cursor = cursors.get(entry.s);
+      if (!cursor) {
+        const start = startOffsets.get(entry.s);
+        if (start === undefined) continue; // a subscription that no longer exists
+        cursor = { commit: start, done: new OffsetRangeSet() };
+        cursors.set(entry.s, cursor);
+      }
+      for (const offset of entry.o) if (offset >= cursor.commit) cursor.done.add(offset);
+    }
+    return cursors;
+  }
+
+  /** Replace the stored subscriptions (atomically: temp file, fsync, rename). */
+  saveSubscriptions(subscriptions: StoredSubscription[]): void {
+    writeFileAtomic(path.join(this.dir, SPECS_FILE), JSON.stringify(subscriptions));
+  }
+
+  /** Journal offsets that became done. Resolves once durable under the fsync policy. */
+  recordDone(entries: DoneEntry[]): Promise<unknown> {
+    if (entries.length === 0) return Promise.resolve();
+    return this.journal.append(entries.map((entry) => ({ body: pack(entry) })));
+  }
+
+  /** Write every cursor and drop the journal segments the snapshot covers. */
+  async snapshot(collect: () => Map<string, Cursor>): Promise<void> {
+    await this.journal.flush();
+    // Collected after the flush, in the same synchronous step as journalNext: the snapshot then
+    // covers exactly the journal entries below journalNext.
+    const cursors = collect();
+    const snapshot: CursorSnapshot = { v: 1, journalNext: this.journal.nextOffset, cursors: {} };
+    for (const [key, cursor] of cursors) snapshot.cursors[key] = { commit: cursor.commit, done: cursor.done.toJSON() };
+    writeFileAtomic(path.join(this.dir, CURSORS_FILE), JSON.stringify(snapshot));
+    this.journal.deleteBefore(snapshot.journalNext);
+  }
+
+  get journalBytes(): number {
+    return this.journal.sizeBytes;
+  }
+
+  async close(): Promise<void> {
+    await this.journal.close();
+  }
+}
+
+function writeFileAtomic(file: string, text: string): void {
+  const temp = `${file}.tmp`;
+  const fd = fs.openSync(temp, 'w', 0o644);
+  try {
+    fs.writeSync(fd, text);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(temp, file);
+  const dirFd = fs.openSync(path.dirname(file), 'r');
+  try {
+    fs.fsyncSync(dirFd);
+  } finally {
+    fs.closeSync(dirFd);
+  }
+}

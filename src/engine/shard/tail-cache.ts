@@ -1,0 +1,58 @@
+/**
+ * The shard's most recently stored events, kept in memory so that subscriptions keeping up with
+ * the head are fed without reading their own writes back from the log. Bounded by event count and
+ * bytes; anything older is read from the log as usual.
+ */
+export interface CachedEvent {
+  offset: number;
+  type: string;
+  body: Uint8Array;
+}
+
+export class TailCache {
+  private events: CachedEvent[] = [];
+  private head = 0;
+  private bytes = 0;
+
+  constructor(
+    private readonly maxEvents: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  /** Add durable events (offsets must continue the cached run; a gap restarts the cache). */
+  add(offset: number, type: string, body: Uint8Array): void {
+    const last = this.events[this.events.length - 1];
+    if (last && last.offset + 1 !== offset) this.clear();
+    this.events.push({ offset, type, body });
+    this.bytes += body.length;
+    while (this.events.length - this.head > this.maxEvents || this.bytes > this.maxBytes) {
+      this.bytes -= this.events[this.head++]!.body.length;
+    }
+    if (this.head > 4096 && this.head * 2 > this.events.length) {
+      this.events = this.events.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Index of `offset` in the cache, or -1 when it is not cached. */
+  indexOf(offset: number): number {
+    if (this.head >= this.events.length) return -1;
+    const first = this.events[this.head]!.offset;
+    const i = this.head + (offset - first);
+    return offset >= first && i < this.events.length ? i : -1;
+  }
+
+  at(i: number): CachedEvent | undefined {
+    return this.events[i];
+  }
+
+  get end(): number {
+    return this.events.length;
+  }
+
+  clear(): void {
+    this.events = [];
+    this.head = 0;
+    this.bytes = 0;
+  }
+}

@@ -1,0 +1,95 @@
+import type { MessagePort } from 'node:worker_threads';
+import { EngineError } from '../src/engine/errors.js';
+import type { DeliveryMessage, ShardTask } from '../src/engine/shard-messages.js';
+import { Shard } from '../src/engine/shard/shard.js';
+import { TaskSequencer } from '../src/engine/shard/task-sequencer.js';
+
+/**
+ * Piscina entry of a shard worker. The engine's load balancer sends every task of a shard to the
+ * same worker, so a shard (and every event type hashed to it) is owned by one thread. A shard is
+ * opened by its `open` task, which also brings the port its deliveries go out on; if this worker
+ * dies, the engine opens the shard again in the replacement under a new epoch, and the new Shard
+ * recovers from disk.
+ */
+interface ShardSlot {
+  epoch: number;
+  sequencer: TaskSequencer;
+  shard: Promise<Shard>;
+  port: MessagePort | null;
+}
+
+const slots = new Map<number, ShardSlot>();
+
+function slotFor(task: ShardTask): ShardSlot {
+  let slot = slots.get(task.shard);
+  if (task.op === 'open' && (!slot || slot.epoch < task.epoch)) {
+    slot = { epoch: task.epoch, sequencer: new TaskSequencer(), shard: new Promise(() => {}), port: null };
+    slots.set(task.shard, slot);
+  }
+  if (!slot || slot.epoch !== task.epoch) {
+    throw new EngineError('SHARD_UNAVAILABLE', `shard ${task.shard} moved to another worker (epoch ${task.epoch}); retry`, { retryable: true });
+  }
+  return slot;
+}
+
+function send(
+  slot: ShardSlot,
+  shard: number,
+  message: Omit<DeliveryMessage, 'shard' | 'epoch'> | { log: { level: string; message: string } },
+  transfer: ArrayBuffer[] = [],
+): void {
+  slot.port?.postMessage({ shard, epoch: slot.epoch, ...message }, transfer);
+}
+
+/** Typed errors cross the thread as plain objects: structured cloning drops an Error's own fields. */
+export default async function runShardTask(task: ShardTask): Promise<unknown> {
+  try {
+    return await run(task);
+  } catch (error) {
+    throw error instanceof EngineError ? error.toJSON() : error;
+  }
+}
+
+async function run(task: ShardTask): Promise<unknown> {
+  const slot = slotFor(task);
+  await slot.sequencer.turn(task.seq);
+  if (task.op === 'open') {
+    slot.port = task.port;
+    const onError = (error: unknown) => send(slot, task.shard, { log: { level: 'error', message: error instanceof Error ? error.message : String(error) } });
+    slot.shard = Shard.open(task.shard, task.config, (packed, transfer) => send(slot, task.shard, { packed }, transfer), onError);
+    try {
+      const shard = await slot.shard;
+      return { nextOffset: shard.nextOffset, subscriptions: shard.subscriptionCount, recovery: shard.recovery };
+    } finally {
+      slot.sequencer.started(task.seq);
+    }
+  }
+  const shard = await slot.shard;
+  try {
+    switch (task.op) {
+      case 'publish':
+        return await startThen(slot, task.seq, () => shard.publish(task.producer, task.batch));
+      case 'subscribe':
+        return shard.subscribe(task.spec);
+      case 'attach':
+        return shard.attach(task.subscription, task.consumer, task.credits);
+      case 'detach':
+        return shard.detach(task.subscription, task.consumer);
+      case 'settle':
+        return shard.settle(task.acks, task.nacks);
+      case 'close':
+        await shard.close();
+        slots.delete(task.shard);
+        return undefined;
+    }
+  } finally {
+    slot.sequencer.started(task.seq);
+  }
+}
+
+/** Start `body` (its synchronous part runs now), let the next task start, then await the result. */
+function startThen<T>(slot: ShardSlot, seq: number, body: () => Promise<T>): Promise<T> {
+  const result = body();
+  slot.sequencer.started(seq);
+  return result;
+}
