@@ -7,6 +7,7 @@ export type StorageErrorCode =
   | 'FSYNC_FAILED' // an fsync failed; appends waiting on it were not confirmed
   | 'LOG_FAILED' // the log stopped accepting appends after an earlier write/fsync failure
   | 'LOG_CLOSED' // the log was closed
+  | 'LOG_LOCKED' // another process has the log open
   | 'APPEND_QUEUE_FULL' // too many appends are waiting for durability; retry after some complete
   | 'RECORD_TOO_LARGE' // a record exceeds maxRecordBytes
   | 'OFFSET_OUT_OF_RANGE' // a read below the oldest retained offset

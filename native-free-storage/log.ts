@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { writeCheckpoint, writeCheckpointAsync, type Checkpoint } from './checkpoint.js';
 import { StorageError, errnoCode } from './errors.js';
+import { acquireDirLock } from './dir-lock.js';
 import { fsyncDirectory } from './file-io.js';
 import { GroupCommit } from './group-commit.js';
 import { loadSegments, type RecoveryReport } from './log-loader.js';
@@ -53,8 +54,10 @@ export class Log {
   private checkpointTimer: NodeJS.Timeout | null = null;
   private checkpointWrite: Promise<void> | null = null;
   private checkpointedOffset: number;
+  private readonly releaseLock: () => void;
 
-  private constructor(dir: string, options: LogOptions, segments: Segment[], recovery: RecoveryReport) {
+  private constructor(dir: string, options: LogOptions, segments: Segment[], recovery: RecoveryReport, releaseLock: () => void) {
+    this.releaseLock = releaseLock;
     this.dir = dir;
     this.options = options;
     this.segments = segments;
@@ -80,8 +83,17 @@ export class Log {
   /** Open (or create) the log in `dir`, recovering from a crash if the last close was not clean. */
   static async open(dir: string, options: Partial<LogOptions> = {}): Promise<Log> {
     const resolved = resolveLogOptions(options);
-    const { segments, report } = loadSegments(dir, resolved);
-    const log = new Log(dir, resolved, segments, report);
+    fs.mkdirSync(dir, { recursive: true });
+    const releaseLock = acquireDirLock(dir);
+    let loaded: ReturnType<typeof loadSegments>;
+    try {
+      loaded = loadSegments(dir, resolved);
+    } catch (error) {
+      releaseLock();
+      throw error;
+    }
+    const log = new Log(dir, resolved, loaded.segments, loaded.report, releaseLock);
+    const segments = loaded.segments;
     // A recovered tail may still be only in the page cache (the process died, the machine did not):
     // make it durable before the checkpoint below vouches for it.
     for (const segment of segments.slice(-2)) fs.fsyncSync(segment.descriptor());
@@ -331,6 +343,7 @@ export class Log {
     active.timeIndex.seal();
     if (clean) writeCheckpoint(this.dir, { ...this.pointOf(active), clean: true });
     for (const segment of this.segments) segment.close();
+    this.releaseLock();
     // A failure that already put the log in 'failed' was reported to the appends it failed.
     if (flushError && !wasFailed) throw flushError;
   }
