@@ -21,7 +21,8 @@ interface Waiter {
  *   covered by the next, so concurrent appends share fsyncs (group commit) without waiting a window.
  * - `interval`: at most one fsync per window: everything written in the last `intervalMs` is made
  *   durable together.
- * - `never`: written is durable (the OS page cache decides); for data that can be rebuilt.
+ * - `never`: written counts as durable at once (the OS page cache decides when it reaches the disk);
+ *   for data that can be rebuilt. `flush` and `close` still fsync it.
  *
  * One fsync runs at a time; it covers every file written since the previous one. An fsync failure
  * rejects every unconfirmed append: after a failed fsync the kernel may have dropped the dirty pages,
@@ -80,12 +81,13 @@ export class GroupCommit<S extends Syncable, P> {
   noteWrite(file: S, nextOffset: number, point: P): void {
     this.written = nextOffset;
     this.writtenPoint = point;
+    this.dirty.add(file);
     if (this.policy === 'never') {
+      // Confirmed at once; the data is still fsynced by flush() and close().
       this.durable = nextOffset;
       this.durablePoint = point;
       return;
     }
-    this.dirty.add(file);
     this.schedule();
   }
 
@@ -104,7 +106,7 @@ export class GroupCommit<S extends Syncable, P> {
   /** Make everything written so far durable now, whatever the policy's window. */
   async flush(): Promise<void> {
     this.clearTimer();
-    while (this.durable < this.written || this.running) {
+    while (this.durable < this.written || this.running || this.dirty.size > 0) {
       if (this.failure) throw this.failure;
       await (this.running ?? this.start());
     }

@@ -63,7 +63,11 @@ export class LogReader {
       if (next >= segment.nextOffset) continue; // also steps over gaps between segments
       let position = segment.offsetIndex.lookup(next).position;
       while (!full && position < segment.size && next < end) {
-        const want = Math.min(segment.size - position, Math.max(maxBytes - bytes, MIN_READ_BYTES) + segment.indexIntervalBytes);
+        // Size the read by what the caller can take: the byte budget, or the record budget at the
+        // segment's average record size (reading a full MiB for 1000 small records wastes 3x).
+        const averageRecord = segment.recordCount > 0 ? Math.ceil(segment.size / segment.recordCount) : MIN_READ_BYTES;
+        const budget = Math.min(maxBytes - bytes, (maxRecords - records.length) * averageRecord * 1.25);
+        const want = Math.min(segment.size - position, Math.max(budget, MIN_READ_BYTES) + segment.indexIntervalBytes);
         let chunk = segment.readBytes(position, want);
         let at = 0;
         while (at < chunk.length) {

@@ -62,7 +62,9 @@ export class ShardPool {
       concurrentTasksPerWorker: 1_000_000,
       loadBalancer: (task, workers) => this.route(task, workers),
     });
-    this.piscina.on('workerDestroy', (worker: { id: number }) => this.onWorkerGone(worker.id));
+    // The destroyed worker's own id is no longer readable (its thread has exited): find dead owners
+    // by the threads still alive instead.
+    this.piscina.on('workerDestroy', () => this.onWorkerGone());
     this.piscina.on('error', (error: unknown) => this.options.onWorkerLog(-1, 'error', error instanceof Error ? error.message : String(error)));
   }
 
@@ -145,10 +147,11 @@ export class ShardPool {
     return chosen;
   }
 
-  private onWorkerGone(threadId: number): void {
+  private onWorkerGone(): void {
     if (this.closing) return;
+    const live = new Set(this.piscina.threads.map((thread) => thread.threadId).filter((id) => id >= 0));
     for (const [shard, owner] of [...this.owners]) {
-      if (owner !== threadId) continue;
+      if (live.has(owner)) continue;
       this.owners.delete(shard);
       const route = this.routes[shard]!;
       route.epoch++;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Log } from '../../native-free-storage/index.js';
+import { defaultFileIO, type Log } from '../../native-free-storage/index.js';
 import { FaultyFileIO } from '../helpers/faulty-file-io.js';
 import { SlowFileIO } from '../helpers/slow-file-io.js';
 import type { AppendOutcome } from '../helpers/log-types.js';
@@ -114,4 +114,17 @@ describe('group commit', () => {
       expect(stored.map((r) => r.body[0])).toEqual(Array.from({ length: 120 }, (_, i) => i));
     },
   );
+  it("fsync 'never': appends confirm without an fsync, and flush() and close() still fsync the data", async () => {
+    let fsyncs = 0;
+    const io = { ...defaultFileIO, fsync: (fd: number) => ((fsyncs += 1), defaultFileIO.fsync(fd)) };
+    const log = await logs.open(await temps.make('nfs-group-'), { fsync: 'never', io });
+    for (let i = 0; i < 10; i++) await log.append([{ body: Buffer.alloc(100, i) }]);
+    expect(fsyncs, 'no fsync on the append path').toBe(0);
+    expect(log.durableOffset).toBe(10);
+    await log.flush();
+    expect(fsyncs).toBe(1);
+    await log.append([{ body: Buffer.alloc(100, 10) }]);
+    await log.close();
+    expect(fsyncs).toBe(2);
+  });
 });

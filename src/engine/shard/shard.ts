@@ -347,9 +347,10 @@ export class Shard {
         budget--;
         if (!state.matchesType(readEventType(record.body))) continue;
         const event = decodeEventBody(record.body);
-        if (!state.wants(record.offset, event.recipients)) continue;
+        const key = event.key ?? event.type;
+        if (!state.wants(record.offset, key, event.recipients)) continue;
         // An own copy: a view would pin the whole read buffer while the event waits.
-        state.offer(record.offset, event.key ?? event.type, new Uint8Array(record.body));
+        state.offer(record.offset, key, new Uint8Array(record.body));
       }
       state.readOffset = nextOffset;
       if (records.length === 0) break;
@@ -368,8 +369,9 @@ export class Shard {
       state.readOffset = cached.offset + 1;
       if (!state.matchesType(cached.type)) continue;
       const event = decodeEventBody(cached.body);
-      if (!state.wants(cached.offset, event.recipients)) continue;
-      state.offer(cached.offset, event.key ?? event.type, cached.body);
+      const key = event.key ?? event.type;
+      if (!state.wants(cached.offset, key, event.recipients)) continue;
+      state.offer(cached.offset, key, cached.body);
     }
   }
 

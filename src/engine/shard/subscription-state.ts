@@ -73,10 +73,20 @@ export class SubscriptionState {
     this.done = done;
   }
 
+  /**
+   * Ordered mode: the lowest offset passed over because its key was held (or evicted from the
+   * read-ahead for that reason), to be read again once a key is released; null when none.
+   */
+  private rewindOffset: number | null = null;
+
   /** Every matching event below this offset is done. */
   get commitOffset(): number {
-    for (const offset of this.pending.keys()) return offset;
-    return this.readOffset;
+    let commit = this.readOffset;
+    for (const offset of this.pending.keys()) {
+      commit = Math.min(commit, offset);
+      break;
+    }
+    return this.rewindOffset === null ? commit : Math.min(commit, this.rewindOffset);
   }
 
   get inFlight(): number {
@@ -89,8 +99,13 @@ export class SubscriptionState {
     return this.consumers.size > 0;
   }
 
-  /** How many more events the read-ahead takes now. */
+  /**
+   * How many more events the read-ahead takes now. In ordered mode a full read-ahead first gives up
+   * the events waiting behind held keys (they are read again later), so one key's backlog cannot
+   * stall the others.
+   */
   get readRoom(): number {
+    if (this.readyCount >= this.spec.maxInFlight && this.spec.ordered) this.evictHeld();
     return Math.max(0, this.spec.maxInFlight - this.readyCount);
   }
 
@@ -105,10 +120,31 @@ export class SubscriptionState {
     return matches;
   }
 
-  /** Whether this subscription receives this event at all (recipients, not already done). */
-  wants(offset: number, recipients: readonly string[] | null): boolean {
-    if (this.done.has(offset)) return false;
-    return recipients === null || recipients.includes(this.spec.client);
+  /**
+   * Whether to take this event into the read-ahead now: addressed to this client, not done, not
+   * already pending (a rewound read passes them again), and in ordered mode its key not held.
+   */
+  wants(offset: number, key: string, recipients: readonly string[] | null): boolean {
+    if (this.done.has(offset) || this.pending.has(offset)) return false;
+    if (recipients !== null && !recipients.includes(this.spec.client)) return false;
+    if (this.spec.ordered && this.heldKeys.has(key)) {
+      this.rewindOffset = Math.min(this.rewindOffset ?? offset, offset);
+      return false;
+    }
+    return true;
+  }
+
+  /** Drop not-yet-delivered events whose key is held; they are read again after a release. */
+  private evictHeld(): void {
+    for (let i = this.readyHead; i < this.ready.length; i++) {
+      const item = this.ready[i];
+      if (!item || !this.heldKeys.has(item.key)) continue;
+      this.ready[i] = null;
+      this.readyCount--;
+      this.pending.delete(item.offset);
+      this.rewindOffset = Math.min(this.rewindOffset ?? item.offset, item.offset);
+    }
+    this.compactReady();
   }
 
   /** Take an event read from the log (offsets arrive in increasing order). */
@@ -260,7 +296,14 @@ export class SubscriptionState {
     this.pending.delete(item.offset);
     this.outstanding--;
     this.done.add(item.offset);
-    if (this.spec.ordered && this.heldKeys.get(item.key) === item.offset) this.heldKeys.delete(item.key);
+    if (this.spec.ordered && this.heldKeys.get(item.key) === item.offset) {
+      this.heldKeys.delete(item.key);
+      // Events passed over while this key was held are read again (pending and done ones are skipped).
+      if (this.rewindOffset !== null) {
+        this.readOffset = Math.min(this.readOffset, this.rewindOffset);
+        this.rewindOffset = null;
+      }
+    }
   }
 
   private compactReady(): void {

@@ -1,0 +1,55 @@
+import { DEFAULT_EVENT_PRIORITY, type StoredEvent } from '../../src/engine/event.js';
+import { encodeEventBody } from '../../src/engine/event-codec.js';
+import { newEventId } from '../../src/engine/event-id.js';
+import type { EncodedPublishBatch, ProducerIdentity } from '../../src/engine/shard-messages.js';
+
+export function producerIdentity(id: string): ProducerIdentity {
+  return { id, publicKey: null, requireSignatures: false };
+}
+
+/**
+ * Encode events the way the engine does before they cross to a shard (engine-assigned ids,
+ * unsigned), for tests that drive a Shard in-process.
+ */
+export function encodePublishBatch(producer: ProducerIdentity, events: ReadonlyArray<{ type: string; payload: Uint8Array; key?: string }>): EncodedPublishBatch {
+  const now = Date.now();
+  const bodies: Uint8Array[] = [];
+  const ids: string[] = [];
+  let bytes = 0;
+  for (const { type, payload, key } of events) {
+    const event: StoredEvent = {
+      id: newEventId(now),
+      type,
+      payload,
+      headers: {},
+      key: key ?? null,
+      sender: producer.id,
+      publishedAt: now,
+      recipients: null,
+      signature: null,
+      priority: DEFAULT_EVENT_PRIORITY,
+      deliverAt: 0,
+      expiresAt: 0,
+    };
+    const body = encodeEventBody(event);
+    bodies.push(body);
+    ids.push(event.id);
+    bytes += body.length;
+  }
+  const all = new Uint8Array(bytes);
+  const ends = new Uint32Array(events.length);
+  let at = 0;
+  bodies.forEach((body, i) => {
+    all.set(body, at);
+    at += body.length;
+    ends[i] = at;
+  });
+  return {
+    bodies: all,
+    ends,
+    types: events.map((e) => e.type),
+    ids,
+    producerIds: new Uint8Array(events.length),
+    signed: new Uint8Array(events.length),
+  };
+}
