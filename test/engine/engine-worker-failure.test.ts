@@ -26,6 +26,7 @@ interface Attempted {
   id: string;
   type: string;
   startedAt: number;
+  confirmedAt: number;
   receipt: Receipt;
 }
 
@@ -61,7 +62,7 @@ describe('a shard worker dies', () => {
       while (!stop) {
         try {
           const receipt = await engine.publish('producer', { type, id, payload: bytes(id) });
-          confirmed.push({ id, type, startedAt, receipt });
+          confirmed.push({ id, type, startedAt, confirmedAt: Date.now(), receipt });
           return;
         } catch (error) {
           if (!(error instanceof EngineError) || error.code !== 'SHARD_UNAVAILABLE' || !error.retryable) {
@@ -120,7 +121,9 @@ describe('a shard worker dies', () => {
     expect(byId.size, 'every publish confirmed once').toBe(confirmed.length);
     const positions = new Set(confirmed.map((c) => positionOf(c.receipt)));
     expect(positions.size, 'no two ids share an offset').toBe(confirmed.length);
-    const beforeKill = confirmed.filter((c) => c.type === busyType && c.startedAt < killedAt && !c.receipt.duplicate);
+    // Confirmed before the kill: a publish that started before it but was retried after the reopen
+    // is stored by the new worker, possibly after publishes that started later.
+    const beforeKill = confirmed.filter((c) => c.type === busyType && c.confirmedAt < killedAt && !c.receipt.duplicate);
     const afterKill = confirmed.filter((c) => c.type === busyType && c.startedAt > killedAt && !c.receipt.duplicate);
     const lastBefore = Math.max(...beforeKill.map((c) => c.receipt.offset));
     expect(afterKill.every((c) => c.receipt.offset > lastBefore), 'new publishes are appended after the recovered log').toBe(true);
