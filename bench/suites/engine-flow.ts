@@ -21,7 +21,7 @@ export interface FlowSpec {
   consume: boolean;
   /** Unacked deliveries per shard for the subscription (the engine's default is 1000). */
   maxInFlight?: number;
-  /** The i-th event published (0-based, warm-up first); called once per event, just before it is published. */
+  /** The i-th event published (0-based, warm-up first), called just before it is published; every payload has the same size. */
   input(i: number): PublishInput;
   /** Public key every producer registers with; set for signed runs (requireSignatures). */
   publicKey?: Uint8Array;
@@ -95,7 +95,11 @@ class DeliveryLedger {
   redeliveries = 0;
   calls = 0;
 
-  constructor(shards: number, maxOffset: number) {
+  constructor(
+    shards: number,
+    maxOffset: number,
+    private readonly payloadBytes: number,
+  ) {
     this.seen = Array.from({ length: shards }, () => new Uint8Array(maxOffset));
   }
 
@@ -106,6 +110,7 @@ class DeliveryLedger {
       if (d.attempt > 1) this.redeliveries++;
       const seen = this.seen[d.shard]!;
       if (d.offset >= seen.length) throw new Error(`delivery at offset ${d.offset} of shard ${d.shard}: more events than were published`);
+      if (d.event.payload.length !== this.payloadBytes) throw new Error(`delivery at offset ${d.offset} has a ${d.event.payload.length}-byte payload, ${this.payloadBytes} were published`);
       if (seen[d.offset] === 0) {
         seen[d.offset] = 1;
         this.unique++;
@@ -135,7 +140,7 @@ async function drive(engine: Engine, spec: FlowSpec, workerTids: Set<number>): P
   }
   engine.registerClient({ id: SUBSCRIBER });
   const total = spec.warmupEvents + spec.events;
-  const ledger = new DeliveryLedger(engine.options.shards, total);
+  const ledger = new DeliveryLedger(engine.options.shards, total, spec.input(0).payload.length);
   let onProgress = (): void => {};
   let handlerError: unknown = null;
   if (spec.consume) {

@@ -168,31 +168,33 @@ async function run(ctx: SuiteContext): Promise<SuiteOutput> {
     return result;
   };
   const setup = `${cfg.producers} producers x window ${cfg.window}, ${PAYLOAD_BYTES} B payloads, fsync interval`;
+  const cores = os.availableParallelism();
+  const defaultWorkers = Math.max(1, cores - 1);
 
-  const defaultWorkers = Math.max(1, os.availableParallelism() - 1);
-  const main = await flow('inprocess_events_per_s', `${TYPE_COUNT} types, default workers (${defaultWorkers}), ${setup}, 1 consumer acking all`, { ...base('default'), consume: true, input: many }, TARGET_EVENTS_PER_S);
+  const defaultRun = await flow(
+    'inprocess_events_per_s',
+    `${TYPE_COUNT} types, default workers (${defaultWorkers}), ${setup}, 1 consumer acking all`,
+    { ...base('default'), consume: true, input: many },
+    TARGET_EVENTS_PER_S,
+  );
   await flow('inprocess_1worker_events_per_s', `${TYPE_COUNT} types, workers 1, ${setup}`, { ...base('one-worker'), workers: 1, consume: true, input: many });
-  if (defaultWorkers !== os.availableParallelism()) {
-    const all = os.availableParallelism();
-    await flow(`inprocess_${all}workers_events_per_s`, `${TYPE_COUNT} types, workers ${all} (one per core, main thread shares), ${setup}`, {
+  if (defaultWorkers !== cores) {
+    // With cores - 1 workers by default, one worker per core shows what the main thread's share costs.
+    await flow(`inprocess_${cores}workers_events_per_s`, `${TYPE_COUNT} types, workers ${cores} (one per core), ${setup}`, {
       ...base('all-cores'),
-      workers: all,
+      workers: cores,
       consume: true,
       input: many,
     });
   }
-  await flow('inprocess_hot_type_events_per_s', `1 type (one shard), default workers, ${setup}`, {
-    ...base('hot'),
-    consume: true,
-    input: unsignedInputs(pool, ['bench/hot']),
-  });
+  await flow('inprocess_hot_type_events_per_s', `1 type (one shard), default workers, ${setup}`, { ...base('hot'), consume: true, input: unsignedInputs(pool, ['bench/hot']) });
 
-  ctx.progress(`signing ${cfg.signedEvents + cfg.warmupEvents / 10} events`);
   const signedWarmup = Math.round(cfg.warmupEvents / 10);
+  ctx.progress(`signing ${cfg.signedEvents + signedWarmup} events`);
   const signStart = performance.now();
   const signed = signedInputs(pool, cfg.signedEvents + signedWarmup);
   const signUs = ((performance.now() - signStart) * 1000) / signed.inputs.length;
-  await flow('inprocess_signed_events_per_s', `every event signed (Ed25519, verified in the shard worker), ${TYPE_COUNT} types, default workers, ${setup}`, {
+  await flow('inprocess_signed_events_per_s', `every event signed (Ed25519, verified by the engine), ${TYPE_COUNT} types, default workers, ${setup}`, {
     ...base('signed'),
     events: cfg.signedEvents,
     warmupEvents: signedWarmup,
@@ -201,46 +203,63 @@ async function run(ctx: SuiteContext): Promise<SuiteOutput> {
     publicKey: signed.publicKey,
   });
 
-  await flow('publish_only_events_per_s', `no subscriber, ${TYPE_COUNT} types, default workers, ${setup}; until the last receipt`, { ...base('publish-only'), consume: false, input: many });
+  await flow('publish_only_events_per_s', `no subscriber, ${TYPE_COUNT} types, default workers, ${setup}; until the last receipt`, {
+    ...base('publish-only'),
+    consume: false,
+    input: many,
+  });
 
+  rows.push(...(await stageRows(ctx, cfg, pool, many, signUs, defaultRun.capturedPublishTasks)));
+  return { rows, checkFailures };
+}
+
+/** Each stage alone, in µs per event. */
+async function stageRows(
+  ctx: SuiteContext,
+  cfg: EngineBenchConfig,
+  pool: readonly Uint8Array[],
+  many: (i: number) => PublishInput,
+  signUs: number,
+  engineTasks: object[],
+): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const us = (name: string, value: number, note: string, digits = 3): void => {
+    rows.push({ name, value: round(value, digits), unit: 'µs/event', note });
+  };
   ctx.progress('stages: validation, codec, signatures');
-  rows.push({ name: 'stage_validate_us_per_event', value: round(measureValidate(many, cfg.stageIterations), 3), unit: 'µs/event', note: 'validatePublishInput({type, payload}) on the main thread' });
+  us('stage_validate_us_per_event', measureValidate(many, cfg.stageIterations), 'validatePublishInput({type, payload}); stages: fastest of 5 rounds, one thread');
   const codec = measureCodec(many, cfg.stageIterations);
-  rows.push({ name: 'stage_encode_us_per_event', value: round(codec.encodeUs, 3), unit: 'µs/event', note: 'encodeEventBody of a StoredEvent with a 256 B payload' });
-  rows.push({ name: 'stage_decode_us_per_event', value: round(codec.decodeUs, 3), unit: 'µs/event', note: 'decodeEventBody of that body' });
+  us('stage_encode_us_per_event', codec.encodeUs, `encodeEventBody of a StoredEvent with a ${PAYLOAD_BYTES} B payload`);
+  us('stage_decode_us_per_event', codec.decodeUs, 'decodeEventBody of that body');
   const verify = measureVerify(pool, cfg.verifySamples);
-  rows.push({ name: 'stage_verify_us_per_event', value: round(verify.verifyEventUs, 2), unit: 'µs/event', note: 'verifyEventSignature: canonical bytes + node:crypto Ed25519 verify' });
-  rows.push({ name: 'stage_crypto_verify_us_per_event', value: round(verify.cryptoVerifyUs, 2), unit: 'µs/event', note: `crypto.verify alone; signing took ${round(signUs, 1)} µs/event` });
+  us('stage_verify_us_per_event', verify.verifyEventUs, 'verifyEventSignature: canonical bytes + node:crypto Ed25519 verify', 2);
+  us('stage_crypto_verify_us_per_event', verify.cryptoVerifyUs, `crypto.verify alone; signing took ${round(signUs, 1)} µs/event`, 2);
 
   ctx.progress(`stages: log append of ${cfg.appendRecords} records`);
   const append = await measureLogAppend(path.join(ctx.dir, 'log-append'), many, { records: cfg.appendRecords, batchSize: 500, inFlight: 8 });
-  rows.push({
-    name: 'stage_log_append_us_per_event',
-    value: round(append.wallUs, 3),
-    unit: 'µs/event',
-    note: `Log.append, encoded bodies (~${PAYLOAD_BYTES + 80} B) + stream tags, batches of 500, 8 in flight, fsync interval: wall time / record (${round(1e6 / append.wallUs)} records/s)`,
-  });
-  if (append.mainCpuUs !== null) {
-    rows.push({ name: 'stage_log_append_cpu_us_per_event', value: round(append.mainCpuUs, 3), unit: 'µs/event', note: 'CPU of the appending thread (record encoding, CRC, write syscalls)' });
-  }
+  us(
+    'stage_log_append_us_per_event',
+    append.wallUs,
+    `Log.append of encoded bodies + stream tags, batches of 500, 8 in flight, fsync interval: wall time per record (${round(1e6 / append.wallUs)} records/s)`,
+  );
+  if (append.mainCpuUs !== null) us('stage_log_append_cpu_us_per_event', append.mainCpuUs, 'CPU of the appending thread (record encoding, CRC, write syscalls)');
 
   ctx.progress('stages: structured clone');
-  const publishClone = await measurePublishClone(many, CLONE_BATCH, cfg.cloneReps);
-  rows.push({ name: 'stage_clone_publish_batch_us_per_event', value: round(publishClone.cloneUs, 3), unit: 'µs/event', note: `structuredClone of a batch of ${CLONE_BATCH} plain {type, payload} objects` });
-  rows.push({ name: 'stage_channel_publish_batch_us_per_event', value: round(publishClone.channelUs, 3), unit: 'µs/event', note: 'same task through a MessageChannel and back to this thread' });
-  const engineTasks = measureCapturedPublishClone(main.capturedPublishTasks, cfg.cloneReps);
-  if (engineTasks) {
-    rows.push({
-      name: 'stage_clone_engine_publish_task_us_per_event',
-      value: round(engineTasks.cloneUs, 3),
-      unit: 'µs/event',
-      note: `structuredClone of ${main.capturedPublishTasks.length} publish tasks as the engine builds them (mean ${round(engineTasks.meanEvents)} events; buffers copied, the engine may transfer them)`,
-    });
+  const plainPublish = await measurePublishClone(many, CLONE_BATCH, cfg.cloneReps);
+  us('stage_clone_publish_batch_us_per_event', plainPublish.cloneUs, `structuredClone of a batch of ${CLONE_BATCH} plain {type, payload} objects`);
+  us('stage_channel_publish_batch_us_per_event', plainPublish.channelUs, 'same batch through a MessageChannel and back to this thread');
+  const asBuilt = measureCapturedPublishClone(engineTasks, cfg.cloneReps);
+  if (asBuilt) {
+    us(
+      'stage_clone_engine_publish_task_us_per_event',
+      asBuilt.cloneUs,
+      `structuredClone of ${engineTasks.length} publish tasks as the engine builds them (mean ${round(asBuilt.meanEvents)} events; buffers copied where the engine may transfer them)`,
+    );
   }
-  const deliveryClone = await measureDeliveryClone(many, CLONE_BATCH, cfg.cloneReps);
-  rows.push({ name: 'stage_clone_delivery_batch_us_per_event', value: round(deliveryClone.cloneUs, 3), unit: 'µs/event', note: `structuredClone of ${CLONE_BATCH} plain Delivery objects with full events` });
-  rows.push({ name: 'stage_channel_delivery_batch_us_per_event', value: round(deliveryClone.channelUs, 3), unit: 'µs/event', note: 'same batch through a MessageChannel' });
-  return { rows, checkFailures };
+  const plainDelivery = await measureDeliveryClone(many, CLONE_BATCH, cfg.cloneReps);
+  us('stage_clone_delivery_batch_us_per_event', plainDelivery.cloneUs, `structuredClone of ${CLONE_BATCH} plain Delivery objects with full events`);
+  us('stage_channel_delivery_batch_us_per_event', plainDelivery.channelUs, 'same batch through a MessageChannel');
+  return rows;
 }
 
 const engineSuite: Suite = {
