@@ -19,6 +19,8 @@ export interface FlowSpec {
   window: number;
   /** With a subscriber acking every delivery (end to end), or publish only. */
   consume: boolean;
+  /** Publish in batches of this many events with publishMany (window counts events); default one by one. */
+  batch?: number;
   /** Unacked deliveries per shard for the subscription (the engine's default is 1000). */
   maxInFlight?: number;
   /** The i-th event published (0-based, warm-up first), called just before it is published; every payload has the same size. */
@@ -166,7 +168,38 @@ async function drive(engine: Engine, spec: FlowSpec, workerTids: Set<number>): P
   let confirmed = 0;
   const errors = new Map<string, number>();
   let fatal: unknown = null;
+  const issueBatch = (producer: string, size: number): void => {
+    if (next >= phaseLimit || fatal) return;
+    const end = Math.min(phaseLimit, next + size);
+    const inputs: PublishInput[] = [];
+    while (next < end) inputs.push(spec.input(next++));
+    const send = (batch: PublishInput[]): void => {
+      engine.publishMany(producer, batch).then((results) => {
+        const retry: PublishInput[] = [];
+        results.forEach((result, k) => {
+          if (!(result instanceof EngineError)) {
+            confirmed++;
+            return;
+          }
+          errors.set(result.code, (errors.get(result.code) ?? 0) + 1);
+          if (result.retryable) retry.push(batch[k]!);
+          else fatal ??= result;
+        });
+        onProgress();
+        if (retry.length > 0) setTimeout(() => send(retry), 1);
+        else issueBatch(producer, size);
+      }, (error: unknown) => {
+        fatal ??= error;
+        onProgress();
+      });
+    };
+    send(inputs);
+  };
   const issue = (producer: string): void => {
+    if (spec.batch) {
+      issueBatch(producer, spec.batch);
+      return;
+    }
     if (next >= phaseLimit || fatal) return;
     const i = next++;
     const input = spec.input(i);
@@ -223,7 +256,8 @@ async function drive(engine: Engine, spec: FlowSpec, workerTids: Set<number>): P
       onProgress = check;
       phaseLimit = limit;
       for (const producer of producers) {
-        for (let k = 0; k < spec.window; k++) issue(producer);
+        const lanes = spec.batch ? Math.max(1, Math.floor(spec.window / spec.batch)) : spec.window;
+        for (let k = 0; k < lanes; k++) issue(producer);
       }
       check();
     });

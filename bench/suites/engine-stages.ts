@@ -61,7 +61,7 @@ export function measureCodec(inputs: (i: number) => PublishInput, iterations: nu
   const now = Date.now();
   const events = Array.from({ length: 1024 }, (_, i) => storedEventOf(inputs(i), `evt-${i.toString(36).padStart(20, '0')}`, 'bench-producer-0', now));
   const encodeUs = microsPerCall(iterations, Math.min(iterations, 50_000), (i) => encodeEventBody(events[i & 1023]!).length);
-  const bodies = events.map(encodeEventBody);
+  const bodies = events.map((event) => encodeEventBody(event));
   const decodeUs = microsPerCall(iterations, Math.min(iterations, 50_000), (i) => decodeEventBody(bodies[i & 1023]!).publishedAt);
   return { encodeUs, decodeUs };
 }

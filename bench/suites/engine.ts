@@ -177,6 +177,12 @@ async function run(ctx: SuiteContext): Promise<SuiteOutput> {
     { ...base('default'), consume: true, input: many },
     TARGET_EVENTS_PER_S,
   );
+  await flow('inprocess_batched_events_per_s', `${TYPE_COUNT} types, default workers, publishMany batches of 100, ${setup}`, {
+    ...base('batched'),
+    consume: true,
+    batch: 100,
+    input: many,
+  });
   await flow('inprocess_1worker_events_per_s', `${TYPE_COUNT} types, workers 1, ${setup}`, { ...base('one-worker'), workers: 1, consume: true, input: many });
   if (defaultWorkers !== cores) {
     // With cores - 1 workers by default, one worker per core shows what the main thread's share costs.

@@ -26,7 +26,7 @@ export class DeliveryPacker {
   private consumers: string[] = [];
   private readonly subscriptionIndex = new Map<string, number>();
   private readonly consumerIndex = new Map<string, number>();
-  private meta: number[] = [];
+  private meta = new Float64Array(4 * 1024);
   private bodies: Uint8Array[] = [];
   private bytes = 0;
 
@@ -39,7 +39,16 @@ export class DeliveryPacker {
   }
 
   push(subscription: string, consumer: string, offset: number, attempt: number, body: Uint8Array): void {
-    this.meta.push(offset, attempt, indexOf(this.subscriptionIndex, this.subscriptions, subscription), indexOf(this.consumerIndex, this.consumers, consumer));
+    const m = this.bodies.length * META_FIELDS;
+    if (m + META_FIELDS > this.meta.length) {
+      const grown = new Float64Array(this.meta.length * 2);
+      grown.set(this.meta);
+      this.meta = grown;
+    }
+    this.meta[m] = offset;
+    this.meta[m + 1] = attempt;
+    this.meta[m + 2] = indexOf(this.subscriptionIndex, this.subscriptions, subscription);
+    this.meta[m + 3] = indexOf(this.consumerIndex, this.consumers, consumer);
     this.bodies.push(body);
     this.bytes += body.length;
   }
@@ -56,13 +65,12 @@ export class DeliveryPacker {
       at += body.length;
       bodyEnds[i] = at;
     }
-    const meta = Float64Array.from(this.meta);
+    const meta = this.meta.slice(0, count * META_FIELDS);
     const packed: PackedDeliveries = { count, subscriptions: this.subscriptions, consumers: this.consumers, meta, bodyEnds, bodies };
     this.subscriptions = [];
     this.consumers = [];
     this.subscriptionIndex.clear();
     this.consumerIndex.clear();
-    this.meta = [];
     this.bodies = [];
     this.bytes = 0;
     return { packed, transfer: [bodies.buffer, bodyEnds.buffer, meta.buffer] };

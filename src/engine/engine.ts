@@ -5,14 +5,23 @@ import { unpackDeliveries } from './delivery-batch.js';
 import { loadOrCreateMetadata } from './engine-metadata.js';
 import { resolveEngineOptions, type EngineOptions, type ResolvedEngineOptions } from './engine-options.js';
 import { EngineError } from './errors.js';
-import { DEFAULT_EVENT_LIMITS, DEFAULT_EVENT_PRIORITY, validatePublishInput, type StoredEvent } from './event.js';
+import { DEFAULT_EVENT_LIMITS, DEFAULT_EVENT_PRIORITY, validatePublishInput, type ValidatedPublishInput } from './event.js';
 import { encodeEventBody, eventStreamTag } from './event-codec.js';
 import { newEventId } from './event-id.js';
-import { PublishBatcher } from './publish-batcher.js';
+import { PublishBatcher, type OutcomeSink } from './publish-batcher.js';
 import { SettleBatcher } from './settle-batcher.js';
-import type { DeliveryMessage, OpenResult } from './shard-messages.js';
+import type { DeliveryMessage, OpenResult, ProducerIdentity } from './shard-messages.js';
 import { ShardPool } from './shard-pool.js';
 import { resolveSubscriptionSpec, type SubscriptionOptions } from './subscription-spec.js';
+
+/** What the engine remembers of a queued publish until its outcome comes back. */
+interface PendingPublish {
+  id: string;
+  type: string;
+  shard: number;
+  /** The producer's unconfirmed-publish count, released when the outcome comes back. */
+  window: { pending: number };
+}
 
 export interface ConsumerOptions {
   /** Unacked deliveries this consumer holds at most, per shard (default: the subscription's maxInFlight). */
@@ -32,7 +41,8 @@ export class Engine {
   private readonly publishers: PublishBatcher[] = [];
   private readonly settlers: SettleBatcher[] = [];
   private readonly consumers = new Map<string, Consumer>();
-  private readonly unconfirmed = new Map<string, number>();
+  /** Unconfirmed publishes per client (one small entry per client that ever published). */
+  private readonly unconfirmed = new Map<string, { pending: number }>();
   private readonly eventLimits;
   private nextConsumerId = 1;
   private closed = false;
@@ -94,48 +104,110 @@ export class Engine {
    * Publish one event as `clientId`. Resolves with its receipt once durable; a repeated id within
    * the dedup window resolves with the first receipt and `duplicate: true`.
    */
-  async publish(clientId: string, input: unknown): Promise<Receipt> {
-    if (this.closed) throw new EngineError('ENGINE_CLOSED', 'the engine is closed');
-    const producer = this.clients.get(clientId);
-    const event = validatePublishInput(input, this.eventLimits);
-    const pending = this.unconfirmed.get(clientId) ?? 0;
-    if (pending >= this.options.publishWindow) {
-      throw new EngineError('OVERLOADED', `client ${clientId} has ${pending} unconfirmed publishes (window ${this.options.publishWindow}); retry after some confirm`, {
+  publish(clientId: string, input: unknown): Promise<Receipt> {
+    return new Promise((resolve, reject) => {
+      // Settled asynchronously, after enqueue has returned the pending publish.
+      const sink: OutcomeSink = {
+        settle: (_, outcome) => {
+          const queued = pending as PendingPublish;
+          queued.window.pending--;
+          if ('error' in outcome) reject(outcome.error);
+          else resolve(this.receiptOf(queued, outcome));
+        },
+      };
+      const pending = this.enqueue(clientId, input, sink, 0);
+      if (pending instanceof EngineError) reject(pending);
+    });
+  }
+
+  /**
+   * Publish several events as `clientId` with one promise: each entry is its receipt or the typed
+   * error that refused it. The cheaper path for producers that batch (fewer objects per event).
+   */
+  publishMany(clientId: string, inputs: readonly unknown[]): Promise<Array<Receipt | EngineError>> {
+    if (!Array.isArray(inputs)) return Promise.reject(new EngineError('INVALID_ARGUMENT', 'publishMany needs an array of events', { field: 'events' }));
+    return new Promise((resolve) => {
+      const results = new Array<Receipt | EngineError>(inputs.length);
+      const pendings = new Array<PendingPublish | null>(inputs.length);
+      let left = inputs.length;
+      if (left === 0) resolve(results);
+      const sink: OutcomeSink = {
+        settle: (index, outcome) => {
+          const queued = pendings[index]!;
+          queued.window.pending--;
+          results[index] = 'error' in outcome ? outcome.error : this.receiptOf(queued, outcome);
+          if (--left === 0) resolve(results);
+        },
+      };
+      for (let i = 0; i < inputs.length; i++) {
+        const pending = this.enqueue(clientId, inputs[i], sink, i);
+        if (pending instanceof EngineError) {
+          results[i] = pending;
+          pendings[i] = null;
+          if (--left === 0) resolve(results);
+        } else {
+          pendings[i] = pending;
+        }
+      }
+    });
+  }
+
+  private receiptOf(pending: PendingPublish, outcome: { offset: number; duplicate: boolean }): Receipt {
+    return { id: pending.id, type: pending.type, offset: outcome.offset, shard: pending.shard, duplicate: outcome.duplicate };
+  }
+
+  /** Validate, encode into the shard's batch and queue one event; an error refuses it synchronously. */
+  private enqueue(clientId: string, input: unknown, sink: OutcomeSink, index: number): PendingPublish | EngineError {
+    let producer: ProducerIdentity;
+    let event: ValidatedPublishInput;
+    try {
+      if (this.closed) throw new EngineError('ENGINE_CLOSED', 'the engine is closed');
+      producer = this.clients.get(clientId);
+      event = validatePublishInput(input, this.eventLimits);
+    } catch (error) {
+      return error instanceof EngineError ? error : new EngineError('INTERNAL', String(error));
+    }
+    let window = this.unconfirmed.get(clientId);
+    if (!window) {
+      window = { pending: 0 };
+      this.unconfirmed.set(clientId, window);
+    }
+    if (window.pending >= this.options.publishWindow) {
+      return new EngineError('OVERLOADED', `client ${clientId} has ${window.pending} unconfirmed publishes (window ${this.options.publishWindow}); retry after some confirm`, {
         retryable: true,
       });
     }
-    this.unconfirmed.set(clientId, pending + 1);
+    const now = Date.now();
+    const id = event.id ?? newEventId(now);
+    const type = event.type;
+    const shard = this.shardOf(type);
+    const publisher = this.publishers[shard]!;
+    let body: Buffer;
     try {
-      const now = Date.now();
-      const id = event.id ?? newEventId(now);
-      const stored: StoredEvent = {
-        id,
-        type: event.type,
-        payload: event.payload,
-        headers: event.headers ?? {},
-        key: event.key ?? null,
-        sender: producer.id,
-        publishedAt: now,
-        recipients: event.recipients ?? null,
-        signature: event.signature ?? null,
-        priority: DEFAULT_EVENT_PRIORITY,
-        deliverAt: 0,
-        expiresAt: 0,
-      };
-      const outcome = await this.publishers[this.shardOf(event.type)]!.add(producer, {
-        body: encodeEventBody(stored),
-        type: event.type,
-        id,
-        producerChoseId: event.id !== undefined,
-        signed: event.signature !== undefined,
-      });
-      if ('error' in outcome) throw outcome.error;
-      return { id, type: event.type, offset: outcome.offset, shard: this.shardOf(event.type), duplicate: outcome.duplicate };
-    } finally {
-      const left = (this.unconfirmed.get(clientId) ?? 1) - 1;
-      if (left > 0) this.unconfirmed.set(clientId, left);
-      else this.unconfirmed.delete(clientId);
+      body = encodeEventBody(
+        {
+          id,
+          type,
+          payload: event.payload,
+          headers: event.headers ?? {},
+          key: event.key ?? null,
+          sender: producer.id,
+          publishedAt: now,
+          recipients: event.recipients ?? null,
+          signature: event.signature ?? null,
+          priority: DEFAULT_EVENT_PRIORITY,
+          deliverAt: 0,
+          expiresAt: 0,
+        },
+        publisher.allocate,
+      );
+    } catch (error) {
+      return error instanceof EngineError ? error : new EngineError('INTERNAL', String(error));
     }
+    window.pending++;
+    const pending: PendingPublish = { id, type, shard, window };
+    publisher.add(producer, body.length, type, id, event.id !== undefined, event.signature !== undefined, sink, index);
+    return pending;
   }
 
   /**

@@ -1,96 +1,122 @@
 import { EngineError } from './errors.js';
+import type { BodyAllocator } from './event-codec.js';
 import type { ProducerIdentity, PublishResult } from './shard-messages.js';
 import type { ShardPool } from './shard-pool.js';
-
-/** One encoded event waiting to cross to its shard. */
-export interface EncodedEvent {
-  body: Uint8Array;
-  type: string;
-  id: string;
-  producerChoseId: boolean;
-  signed: boolean;
-}
 
 /** What one event of a batch came to: its offset (the original one for a duplicate), or an error. */
 export type EventOutcome = { offset: number; duplicate: boolean } | { error: EngineError };
 
-interface ProducerBatch {
-  producer: ProducerIdentity;
-  events: EncodedEvent[];
-  bytes: number;
-  waiters: Array<(outcome: EventOutcome) => void>;
+/** Told what became of queued events; `index` is the one the caller gave with each event. */
+export interface OutcomeSink {
+  settle(index: number, outcome: EventOutcome): void;
 }
 
+const INITIAL_BYTES = 64 * 1024;
+
 /**
- * Gathers one shard's publishes into batches: everything published in the same turn of the event
- * loop (up to `maxBatch` events per producer) crosses to the worker as one task, its bodies packed
- * into one transferred buffer.
+ * Gathers one shard's publishes into batches: everything published to the shard in the same turn
+ * of the event loop (up to `maxBatch` events), from any producer, crosses to the worker as one task,
+ * its encoded bodies packed into one transferred buffer. Events are encoded straight into that
+ * buffer as they arrive.
  */
 export class PublishBatcher {
-  private batches = new Map<string, ProducerBatch>();
+  private bodies: Buffer = Buffer.allocUnsafeSlow(INITIAL_BYTES);
+  private used = 0;
+  private count = 0;
+  private ends: Uint32Array;
+  private producerIds: Uint8Array;
+  private signed: Uint8Array;
+  private producerOf: Uint16Array;
+  private types: string[] = [];
+  private ids: string[] = [];
+  private producers: ProducerIdentity[] = [];
+  private producerIndex = new Map<string, number>();
+  private sinks: OutcomeSink[] = [];
+  private sinkIndexes: number[] = [];
   private scheduled = false;
 
   constructor(
     private readonly pool: ShardPool,
     private readonly shard: number,
     private readonly maxBatch: number,
-  ) {}
+  ) {
+    this.ends = new Uint32Array(maxBatch);
+    this.producerIds = new Uint8Array(maxBatch);
+    this.signed = new Uint8Array(maxBatch);
+    this.producerOf = new Uint16Array(maxBatch);
+  }
 
-  add(producer: ProducerIdentity, event: EncodedEvent): Promise<EventOutcome> {
-    return new Promise((resolve) => {
-      let batch = this.batches.get(producer.id);
-      if (!batch) {
-        batch = { producer, events: [], bytes: 0, waiters: [] };
-        this.batches.set(producer.id, batch);
-      }
-      batch.events.push(event);
-      batch.bytes += event.body.length;
-      batch.waiters.push(resolve);
-      if (batch.events.length >= this.maxBatch) {
-        this.batches.delete(producer.id);
-        this.send(batch);
-      } else if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+  /** Room for the next event's body at the end of the batch buffer (encode it there, then `add`). */
+  readonly allocate: BodyAllocator = (size) => {
+    if (this.used + size > this.bodies.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(this.bodies.length * 2, this.used + size));
+      this.bodies.copy(grown, 0, 0, this.used);
+      this.bodies = grown;
+    }
+    return { buffer: this.bodies, offset: this.used };
+  };
+
+  /** Queue the event whose body was just encoded at `allocate`'s position. */
+  add(producer: ProducerIdentity, bodyLength: number, type: string, id: string, producerChoseId: boolean, signed: boolean, sink: OutcomeSink, sinkIndex: number): void {
+    const i = this.count++;
+    this.used += bodyLength;
+    this.ends[i] = this.used;
+    this.types.push(type);
+    this.ids.push(id);
+    this.producerIds[i] = producerChoseId ? 1 : 0;
+    this.signed[i] = signed ? 1 : 0;
+    let index = this.producerIndex.get(producer.id);
+    if (index === undefined) {
+      index = this.producers.length;
+      this.producers.push(producer);
+      this.producerIndex.set(producer.id, index);
+    }
+    this.producerOf[i] = index;
+    this.sinks.push(sink);
+    this.sinkIndexes.push(sinkIndex);
+    if (this.count >= this.maxBatch) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
   }
 
   flush(): void {
     this.scheduled = false;
-    const batches = [...this.batches.values()];
-    this.batches.clear();
-    for (const batch of batches) this.send(batch);
-  }
-
-  private send(batch: ProducerBatch): void {
-    const count = batch.events.length;
-    const bodies = new Uint8Array(batch.bytes);
-    const ends = new Uint32Array(count);
-    const producerIds = new Uint8Array(count);
-    const signed = new Uint8Array(count);
-    const types = new Array<string>(count);
-    const ids = new Array<string>(count);
-    let at = 0;
-    batch.events.forEach((event, i) => {
-      bodies.set(event.body, at);
-      at += event.body.length;
-      ends[i] = at;
-      types[i] = event.type;
-      ids[i] = event.id;
-      producerIds[i] = event.producerChoseId ? 1 : 0;
-      signed[i] = event.signed ? 1 : 0;
-    });
-    const task = { op: 'publish' as const, producer: batch.producer, batch: { bodies, ends, types, ids, producerIds, signed } };
-    this.pool.run<PublishResult>(this.shard, task, [bodies.buffer as ArrayBuffer]).then(
+    const count = this.count;
+    if (count === 0) return;
+    // The whole buffer is transferred (no copy); the next batch starts in a fresh one.
+    const transferred = this.bodies.buffer as ArrayBuffer;
+    const batch = {
+      producers: this.producers,
+      producerOf: this.producerOf.slice(0, count),
+      bodies: new Uint8Array(transferred, this.bodies.byteOffset, this.used),
+      ends: this.ends.slice(0, count),
+      types: this.types,
+      ids: this.ids,
+      producerIds: this.producerIds.slice(0, count),
+      signed: this.signed.slice(0, count),
+    };
+    const sinks = this.sinks;
+    const sinkIndexes = this.sinkIndexes;
+    this.bodies = Buffer.allocUnsafeSlow(Math.max(INITIAL_BYTES, this.bodies.length));
+    this.used = 0;
+    this.count = 0;
+    this.types = [];
+    this.ids = [];
+    this.producers = [];
+    this.producerIndex = new Map();
+    this.sinks = [];
+    this.sinkIndexes = [];
+    this.pool.run<PublishResult>(this.shard, { op: 'publish', batch }, [transferred]).then(
       (result) => {
-        const errors = new Map(result.errors.map(([index, error]) => [index, EngineError.fromJSON(error)]));
-        batch.waiters.forEach((resolve, i) => {
-          const error = errors.get(i);
-          resolve(error ? { error } : { offset: result.offsets[i]!, duplicate: result.duplicate[i] === 1 });
-        });
+        const errors = result.errors.length > 0 ? new Map(result.errors.map(([index, error]) => [index, EngineError.fromJSON(error)])) : null;
+        for (let i = 0; i < sinks.length; i++) {
+          const error = errors?.get(i);
+          sinks[i]!.settle(sinkIndexes[i]!, error ? { error } : { offset: result.offsets[i]!, duplicate: result.duplicate[i] === 1 });
+        }
       },
-      (error: EngineError) => batch.waiters.forEach((resolve) => resolve({ error })),
+      (error: EngineError) => sinks.forEach((sink, i) => sink.settle(sinkIndexes[i]!, { error })),
     );
   }
 }

@@ -52,10 +52,12 @@ export interface OpenResult {
  */
 export interface PublishTask extends TaskBase {
   op: 'publish';
-  producer: ProducerIdentity;
   batch: EncodedPublishBatch;
 }
 export interface EncodedPublishBatch {
+  /** The producers of this batch; `producerOf[i]` indexes the producer of event i. */
+  producers: ProducerIdentity[];
+  producerOf: Uint16Array;
   bodies: Uint8Array;
   /** End of each body in `bodies`. */
   ends: Uint32Array;

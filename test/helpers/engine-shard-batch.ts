@@ -45,6 +45,8 @@ export function encodePublishBatch(producer: ProducerIdentity, events: ReadonlyA
     ends[i] = at;
   });
   return {
+    producers: [producer],
+    producerOf: new Uint16Array(events.length),
     bodies: all,
     ends,
     types: events.map((e) => e.type),

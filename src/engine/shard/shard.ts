@@ -4,7 +4,7 @@ import { Log, StorageError, type LogRecord } from '../../../native-free-storage/
 import { DeliveryPacker, type PackedDeliveries } from '../delivery-batch.js';
 import { EngineError } from '../errors.js';
 import type { StoredEvent } from '../event.js';
-import { decodeEventBody, eventStreamTag, readEventType } from '../event-codec.js';
+import { decodeEventBody, eventStreamTag, readEventRouting, readEventType } from '../event-codec.js';
 import { publicKeyFromRaw, verifyEventSignature } from '../signing.js';
 import type { EncodedPublishBatch, ProducerIdentity, PublishResult, ShardConfig } from '../shard-messages.js';
 import { sameSubscription, type SubscriptionSpec } from '../subscription-spec.js';
@@ -12,6 +12,7 @@ import { DedupIndex } from './dedup-index.js';
 import { OffsetRangeSet } from './offset-range-set.js';
 import { SubscriptionState } from './subscription-state.js';
 import { TailCache } from './tail-cache.js';
+import { BodySlab } from './body-slab.js';
 import { SubscriptionStore, type DoneEntry, type StoredSubscription } from './subscription-store.js';
 
 /** Receives a pump's deliveries, packed, with the buffers to transfer. */
@@ -42,6 +43,7 @@ export class Shard {
   private readonly emit: DeliveryEmitter;
   private readonly packer = new DeliveryPacker();
   private readonly tail = new TailCache(TAIL_CACHE_EVENTS, TAIL_CACHE_BYTES);
+  private readonly slab = new BodySlab();
   private readonly onError: (error: unknown) => void;
   private pumpScheduled = false;
   private cursorsDirty = false;
@@ -114,7 +116,7 @@ export class Shard {
    * Verify, store and confirm a batch encoded by the engine. Each event gets its own outcome;
    * refused ones store nothing. Settles once the stored ones are durable.
    */
-  async publish(producer: ProducerIdentity, batch: EncodedPublishBatch): Promise<PublishResult> {
+  async publish(batch: EncodedPublishBatch): Promise<PublishResult> {
     this.assertOpen();
     const now = Date.now();
     const count = batch.types.length;
@@ -122,7 +124,6 @@ export class Shard {
     const waits: Array<Promise<void>> = [];
     const accepted: number[] = [];
     const records: Array<{ body: Uint8Array; timestamp: number; stream: number }> = [];
-    const verifyKey = producer.publicKey ? this.keyFor(producer.id, producer.publicKey) : null;
     // Offsets are known before the append settles (appends are sequential), so a repeat of an id
     // inside this batch, or in the next one while this one waits for its fsync, is caught too.
     const base = this.log.nextOffset;
@@ -141,7 +142,9 @@ export class Shard {
           continue;
         }
       }
+      const producer = batch.producers[batch.producerOf[i]!]!;
       if (batch.signed[i] || producer.requireSignatures) {
+        const verifyKey = producer.publicKey ? this.keyFor(producer.id, producer.publicKey) : null;
         const refusal = this.checkSignature(producer, verifyKey, decodeEventBody(body), batch.producerIds[i] === 1);
         if (refusal) {
           result.errors.push([i, refusal.toJSON()]);
@@ -159,8 +162,8 @@ export class Shard {
         await this.log.append(records);
         accepted.forEach((index, j) => {
           result.offsets[index] = base + j;
-          // An own copy: the batch buffer would otherwise stay pinned by one cached event.
-          this.tail.add(base + j, batch.types[index]!, new Uint8Array(records[j]!.body));
+          // A view into the transferred batch buffer: the cache's byte bound bounds what it pins.
+          this.tail.add(base + j, batch.types[index]!, records[j]!.body);
         });
         this.schedulePump();
       } catch (cause) {
@@ -346,11 +349,10 @@ export class Shard {
         }
         budget--;
         if (!state.matchesType(readEventType(record.body))) continue;
-        const event = decodeEventBody(record.body);
-        const key = event.key ?? event.type;
-        if (!state.wants(record.offset, key, event.recipients)) continue;
-        // An own copy: a view would pin the whole read buffer while the event waits.
-        state.offer(record.offset, key, new Uint8Array(record.body));
+        const { orderingKey, recipients } = readEventRouting(record.body);
+        if (!state.wants(record.offset, orderingKey, recipients)) continue;
+        // A copy: a view would pin the whole read buffer while the event waits.
+        state.offer(record.offset, orderingKey, this.slab.copy(record.body));
       }
       state.readOffset = nextOffset;
       if (records.length === 0) break;
@@ -368,10 +370,9 @@ export class Shard {
       if (cached.offset >= durable) break;
       state.readOffset = cached.offset + 1;
       if (!state.matchesType(cached.type)) continue;
-      const event = decodeEventBody(cached.body);
-      const key = event.key ?? event.type;
-      if (!state.wants(cached.offset, key, event.recipients)) continue;
-      state.offer(cached.offset, key, cached.body);
+      const { orderingKey, recipients } = readEventRouting(cached.body);
+      if (!state.wants(cached.offset, orderingKey, recipients)) continue;
+      state.offer(cached.offset, orderingKey, this.slab.copy(cached.body));
     }
   }
 
