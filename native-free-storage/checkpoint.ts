@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { CHECKPOINT_FILE, CHECKPOINT_TEMP_FILE } from './file-names.js';
-import { fsyncDirectory } from './file-io.js';
+import { writeFileAtomic } from './file-io.js';
 
 /**
  * The recovery checkpoint of a log: the last position known durable, so that recovery after a crash
@@ -60,16 +60,7 @@ export function readCheckpoint(dir: string): Checkpoint | null {
 }
 
 export function writeCheckpoint(dir: string, checkpoint: Checkpoint): void {
-  const temp = path.join(dir, CHECKPOINT_TEMP_FILE);
-  const fd = fs.openSync(temp, 'w', 0o644);
-  try {
-    fs.writeSync(fd, serialize(checkpoint));
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(temp, path.join(dir, CHECKPOINT_FILE));
-  fsyncDirectory(dir);
+  writeFileAtomic(path.join(dir, CHECKPOINT_FILE), serialize(checkpoint));
 }
 
 export async function writeCheckpointAsync(dir: string, checkpoint: Checkpoint): Promise<void> {

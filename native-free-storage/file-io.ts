@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 
 /**
  * The writes and fsyncs of log data go through this interface so that tests can inject the faults a
@@ -52,4 +53,21 @@ export function fsyncDirectory(dir: string): void {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * Replace `file` with `data` so that a crash leaves the old content or the new, never a mix: write a
+ * temp file beside it, fsync it, rename it over, fsync the directory.
+ */
+export function writeFileAtomic(file: string, data: string | Uint8Array): void {
+  const temp = `${file}.tmp`;
+  const fd = fs.openSync(temp, 'w', 0o644);
+  try {
+    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(temp, file);
+  fsyncDirectory(path.dirname(file));
 }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '../../native-free-storage/index.js';
 import { EngineError } from './errors.js';
 
 /**
@@ -27,8 +28,6 @@ export function loadOrCreateMetadata(dataDir: string, shards: number): EngineMet
     throw new EngineError('INVALID_ARGUMENT', 'shards must be an integer from 1 to 1024', { field: 'shards' });
   }
   const metadata: EngineMetadata = { version: 1, shards };
-  const temp = `${file}.tmp`;
-  fs.writeFileSync(temp, JSON.stringify(metadata) + '\n');
-  fs.renameSync(temp, file);
+  writeFileAtomic(file, JSON.stringify(metadata) + '\n');
   return metadata;
 }

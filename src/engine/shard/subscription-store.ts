@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pack, unpack } from 'msgpackr';
-import { Log } from '../../../native-free-storage/index.js';
+import { Log, writeFileAtomic } from '../../../native-free-storage/index.js';
 import type { FsyncPolicy } from '../../../native-free-storage/index.js';
 import type { SubscriptionSpec } from '../subscription-spec.js';
 import { OffsetRangeSet } from './offset-range-set.js';
@@ -125,23 +125,5 @@ export class SubscriptionStore {
 
   async close(): Promise<void> {
     await this.journal.close();
-  }
-}
-
-function writeFileAtomic(file: string, text: string): void {
-  const temp = `${file}.tmp`;
-  const fd = fs.openSync(temp, 'w', 0o644);
-  try {
-    fs.writeSync(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(temp, file);
-  const dirFd = fs.openSync(path.dirname(file), 'r');
-  try {
-    fs.fsyncSync(dirFd);
-  } finally {
-    fs.closeSync(dirFd);
   }
 }

@@ -1,0 +1,162 @@
+import type { KeyObject } from 'node:crypto';
+import { StorageError, type Log } from '../../../native-free-storage/index.js';
+import { EngineError } from '../errors.js';
+import type { StoredEvent } from '../event.js';
+import { decodeEventBody, eventStreamTag } from '../event-codec.js';
+import { publicKeyFromRaw, verifyEventSignature } from '../signing.js';
+import type { EncodedPublishBatch, ProducerIdentity, PublishResult, ShardConfig } from '../shard-messages.js';
+import { DedupIndex } from './dedup-index.js';
+import type { TailCache } from './tail-cache.js';
+
+const MAX_CACHED_KEYS = 10_000;
+
+/**
+ * The publish path of one shard: dedup by (type, id), signature verification, the append, and the
+ * receipts. Stored events also go to the shard's tail cache for subscribers at the head.
+ */
+export class ShardPublisher {
+  private readonly dedup: DedupIndex;
+  private readonly keys = new Map<string, { raw: string; key: KeyObject }>();
+
+  constructor(
+    private readonly id: number,
+    private readonly log: Log,
+    private readonly tail: TailCache,
+    private readonly config: ShardConfig,
+    /** Called after events became durable (deliveries can go out). */
+    private readonly onStored: () => void,
+  ) {
+    this.dedup = new DedupIndex(config.dedupWindowMs, config.maxDedupEntries);
+  }
+
+  /** Forget ids older than the dedup window. */
+  expire(nowMs: number): void {
+    this.dedup.expire(nowMs);
+  }
+
+  /** Re-learn the ids published within the dedup window from the log, so dedup survives restarts. */
+  rebuildDedup(nowMs: number): void {
+    const config = this.config;
+    const fromTime = this.log.offsetForTime(nowMs - config.dedupWindowMs);
+    if (fromTime === null) return;
+    const from = Math.max(fromTime, this.log.durableOffset - config.maxDedupEntries, this.log.startOffset);
+    for (const record of this.log.records(from)) {
+      const event = decodeEventBody(record.body);
+      this.dedup.add({ id: event.id, type: event.type, offset: record.offset, shard: this.id, duplicate: true }, event.publishedAt, null);
+    }
+  }
+
+  /**
+   * Verify, store and confirm a batch encoded by the engine. Each event gets its own outcome;
+   * refused ones store nothing. Settles once the stored ones are durable.
+   */
+  async publish(batch: EncodedPublishBatch): Promise<PublishResult> {
+    const now = Date.now();
+    const count = batch.types.length;
+    const result: PublishResult = { offsets: new Float64Array(count).fill(Number.NaN), duplicate: new Uint8Array(count), errors: [] };
+    const waits: Array<Promise<void>> = [];
+    const accepted: number[] = [];
+    const records: Array<{ body: Uint8Array; timestamp: number; stream: number }> = [];
+    // Offsets are known before the append settles (appends are sequential), so a repeat of an id
+    // inside this batch, or in the next one while this one waits for its fsync, is caught too.
+    const base = this.log.nextOffset;
+    let settleDurable!: (durable: boolean) => void;
+    const durable = new Promise<boolean>((resolve) => (settleDurable = resolve));
+    let start = 0;
+    for (let i = 0; i < count; i++) {
+      const body = batch.bodies.subarray(start, batch.ends[i]);
+      start = batch.ends[i]!;
+      const type = batch.types[i]!;
+      const id = batch.ids[i]!;
+      if (batch.producerIds[i]) {
+        const original = this.dedup.get(type, id, now);
+        if (original) {
+          waits.push(this.settleDuplicate(result, i, original.receipt.offset, original.durable));
+          continue;
+        }
+      }
+      const producer = batch.producers[batch.producerOf[i]!]!;
+      if (batch.signed[i] || producer.requireSignatures) {
+        const verifyKey = producer.publicKey ? this.keyFor(producer.id, producer.publicKey) : null;
+        const refusal = this.checkSignature(producer, verifyKey, decodeEventBody(body), batch.producerIds[i] === 1);
+        if (refusal) {
+          result.errors.push([i, refusal.toJSON()]);
+          continue;
+        }
+      }
+      // Engine-assigned ids are new by construction: only producer ids need remembering.
+      if (batch.producerIds[i]) this.dedup.add({ id, type, offset: base + accepted.length, shard: this.id, duplicate: true }, now, durable);
+      accepted.push(i);
+      records.push({ body, timestamp: now, stream: eventStreamTag(type) });
+    }
+    let stored = true;
+    if (records.length > 0) {
+      try {
+        await this.log.append(records);
+        accepted.forEach((index, j) => {
+          result.offsets[index] = base + j;
+          // A view into the transferred batch buffer: the cache's byte bound bounds what it pins.
+          this.tail.add(base + j, batch.types[index]!, records[j]!.body);
+        });
+        this.onStored();
+      } catch (cause) {
+        stored = false;
+        const error = storageRefusal(cause).toJSON();
+        for (const index of accepted) {
+          if (batch.producerIds[index]) this.dedup.remove(batch.types[index]!, batch.ids[index]!);
+          result.errors.push([index, error]);
+        }
+      }
+    }
+    settleDurable(stored);
+    await Promise.all(waits);
+    return result;
+  }
+
+  /** A repeated id: the original offset once the original is durable; retryable if it failed. */
+  private async settleDuplicate(result: PublishResult, index: number, offset: number, durable: Promise<boolean> | null): Promise<void> {
+    if (durable && !(await durable)) {
+      const error = new EngineError('SHARD_UNAVAILABLE', 'the first publish of this event id failed; publish it again', { retryable: true });
+      result.errors.push([index, error.toJSON()]);
+      return;
+    }
+    result.offsets[index] = offset;
+    result.duplicate[index] = 1;
+  }
+
+  private checkSignature(producer: ProducerIdentity, key: KeyObject | null, event: StoredEvent, producerChoseId: boolean): EngineError | null {
+    if (!event.signature) {
+      return producer.requireSignatures
+        ? new EngineError('SIGNATURE_REQUIRED', `client ${producer.id} must sign its events; event ${event.id} has no signature`, { field: 'signature' })
+        : null;
+    }
+    if (!key) {
+      return new EngineError('SIGNATURE_INVALID', `client ${producer.id} has no public key registered to verify signatures`, { field: 'signature' });
+    }
+    // The signature covers the id, so the producer must have chosen it before signing.
+    if (!producerChoseId) {
+      return new EngineError('INVALID_EVENT', 'a signed event must carry its own id (the signature covers it)', { field: 'id' });
+    }
+    const valid = verifyEventSignature(key, event, event.signature);
+    return valid ? null : new EngineError('SIGNATURE_INVALID', `signature of event ${event.id} does not verify with client ${producer.id}'s key`, { field: 'signature' });
+  }
+
+  private keyFor(producer: string, raw: Uint8Array): KeyObject {
+    const rawHex = Buffer.from(raw).toString('hex');
+    const cached = this.keys.get(producer);
+    if (cached && cached.raw === rawHex) return cached.key;
+    const key = publicKeyFromRaw(raw);
+    if (this.keys.size >= MAX_CACHED_KEYS) this.keys.clear();
+    this.keys.set(producer, { raw: rawHex, key });
+    return key;
+  }
+
+}
+
+function storageRefusal(cause: unknown): EngineError {
+  if (cause instanceof StorageError && cause.code === 'APPEND_QUEUE_FULL') {
+    return new EngineError('OVERLOADED', 'the shard has too many appends waiting for disk; retry', { retryable: true, cause });
+  }
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new EngineError('STORAGE_FAILED', `the event could not be stored: ${detail}`, { cause });
+}
