@@ -11,8 +11,8 @@ import { newEventId } from './event-id.js';
 import { PublishBatcher, type OutcomeSink } from './publish-batcher.js';
 import { SettleBatcher } from './settle-batcher.js';
 import type { DeliveryMessage, OpenResult, ProducerIdentity } from './shard-messages.js';
-import { ShardPool } from './shard-pool.js';
-import { resolveSubscriptionSpec, type SubscriptionOptions } from './subscription-spec.js';
+import { ShardPool, type ShardTaskBody } from './shard-pool.js';
+import { resolveSubscriptionSpec, type StartPosition, type SubscriptionOptions } from './subscription-spec.js';
 
 /** What the engine remembers of a queued publish until its outcome comes back. */
 interface PendingPublish {
@@ -206,7 +206,7 @@ export class Engine {
     }
     window.pending++;
     const pending: PendingPublish = { id, type, shard, window };
-    publisher.add(producer, body.length, type, id, event.id !== undefined, event.signature !== undefined, sink, index);
+    publisher.add(producer, body.length, type, id, now, event.id !== undefined, event.signature !== undefined, sink, index);
     return pending;
   }
 
@@ -226,6 +226,35 @@ export class Engine {
     this.consumers.set(consumer.id, consumer);
     await Promise.all(shards.map((shard) => this.attach(shard, consumer)));
     return consumer;
+  }
+
+  /**
+   * Stop delivering a subscription's events (in every shard) until `resume`: its backlog keeps
+   * growing on disk, unacked deliveries can still be acked. Survives restarts.
+   */
+  async pause(clientId: string, name: string): Promise<void> {
+    await this.everyShard(clientId, name, (subscription) => ({ op: 'pause', subscription }));
+  }
+
+  /** Continue a paused subscription where it stopped. */
+  async resume(clientId: string, name: string): Promise<void> {
+    await this.everyShard(clientId, name, (subscription) => ({ op: 'resume', subscription }));
+  }
+
+  /**
+   * Replay a subscription from a time or offset (or skip ahead): in each shard it continues from the
+   * resolved position; deliveries out now are not redelivered. Returns the offset per shard.
+   */
+  async seek(clientId: string, name: string, position: StartPosition): Promise<number[]> {
+    const start = resolveSubscriptionSpec(clientId, { name, pattern: '**', start: position }).start;
+    const results = await this.everyShard<{ offset: number }>(clientId, name, (subscription) => ({ op: 'seek', subscription, position: start }));
+    return results.map((result) => result.offset);
+  }
+
+  private everyShard<T = unknown>(clientId: string, name: string, task: (subscription: string) => ShardTaskBody): Promise<T[]> {
+    if (this.closed) return Promise.reject(new EngineError('ENGINE_CLOSED', 'the engine is closed'));
+    const subscription = resolveSubscriptionSpec(clientId, { name, pattern: '**' }).key;
+    return Promise.all([...Array(this.options.shards).keys()].map((shard) => this.pool.run<T>(shard, task(subscription))));
   }
 
   private readonly control: ConsumerControl = {

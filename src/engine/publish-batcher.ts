@@ -27,6 +27,7 @@ export class PublishBatcher {
   private producerIds: Uint8Array;
   private signed: Uint8Array;
   private producerOf: Uint16Array;
+  private times: Float64Array;
   private types: string[] = [];
   private ids: string[] = [];
   private producers: ProducerIdentity[] = [];
@@ -44,6 +45,7 @@ export class PublishBatcher {
     this.producerIds = new Uint8Array(maxBatch);
     this.signed = new Uint8Array(maxBatch);
     this.producerOf = new Uint16Array(maxBatch);
+    this.times = new Float64Array(maxBatch);
   }
 
   /** Room for the next event's body at the end of the batch buffer (encode it there, then `add`). */
@@ -57,8 +59,19 @@ export class PublishBatcher {
   };
 
   /** Queue the event whose body was just encoded at `allocate`'s position. */
-  add(producer: ProducerIdentity, bodyLength: number, type: string, id: string, producerChoseId: boolean, signed: boolean, sink: OutcomeSink, sinkIndex: number): void {
+  add(
+    producer: ProducerIdentity,
+    bodyLength: number,
+    type: string,
+    id: string,
+    publishedAt: number,
+    producerChoseId: boolean,
+    signed: boolean,
+    sink: OutcomeSink,
+    sinkIndex: number,
+  ): void {
     const i = this.count++;
+    this.times[i] = publishedAt;
     this.used += bodyLength;
     this.ends[i] = this.used;
     this.types.push(type);
@@ -94,6 +107,7 @@ export class PublishBatcher {
       ends: this.ends.slice(0, count),
       types: this.types,
       ids: this.ids,
+      times: this.times.slice(0, count),
       producerIds: this.producerIds.slice(0, count),
       signed: this.signed.slice(0, count),
     };

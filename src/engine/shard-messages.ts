@@ -1,7 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { PackedDeliveries } from './delivery-batch.js';
 import type { EngineErrorJSON } from './errors.js';
-import type { SubscriptionSpec } from './subscription-spec.js';
+import type { StartPosition, SubscriptionSpec } from './subscription-spec.js';
 
 /**
  * The messages between the engine (main thread) and its shard workers. Every task names its shard
@@ -63,6 +63,8 @@ export interface EncodedPublishBatch {
   ends: Uint32Array;
   types: string[];
   ids: string[];
+  /** Each event's publishedAt: the record's timestamp, so seeking by time matches what consumers see. */
+  times: Float64Array;
   /** 1 where the producer chose the id (dedup applies), 0 where the engine assigned it. */
   producerIds: Uint8Array;
   /** 1 where the event carries a signature. */
@@ -97,12 +99,25 @@ export interface SettleTask extends TaskBase {
   nacks: Array<{ subscription: string; offsets: number[]; delayMs: number }>;
 }
 
+/** Pause or resume a subscription's delivery in this shard (durable). Result: void. */
+export interface PauseTask extends TaskBase {
+  op: 'pause' | 'resume';
+  subscription: string;
+}
+
+/** Move a subscription to a position in this shard (replay or skip; durable). Result: { offset }. */
+export interface SeekTask extends TaskBase {
+  op: 'seek';
+  subscription: string;
+  position: StartPosition;
+}
+
 /** Flush and close the shard. Result: void. */
 export interface CloseTask extends TaskBase {
   op: 'close';
 }
 
-export type ShardTask = OpenTask | PublishTask | SubscribeTask | ConsumerTask | SettleTask | CloseTask;
+export type ShardTask = OpenTask | PublishTask | SubscribeTask | ConsumerTask | SettleTask | PauseTask | SeekTask | CloseTask;
 
 /** Worker → engine, on the shard's port: deliveries for live consumers, packed and transferred. */
 export interface DeliveryMessage {

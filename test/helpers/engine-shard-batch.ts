@@ -51,6 +51,7 @@ export function encodePublishBatch(producer: ProducerIdentity, events: ReadonlyA
     ends,
     types: events.map((e) => e.type),
     ids,
+    times: new Float64Array(events.length).fill(now),
     producerIds: new Uint8Array(events.length),
     signed: new Uint8Array(events.length),
   };

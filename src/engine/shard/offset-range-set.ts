@@ -45,6 +45,31 @@ export class OffsetRangeSet {
     }
   }
 
+  /** Remove one offset (splitting its range if needed). */
+  delete(offset: number): void {
+    const i = this.floor(offset);
+    if (i < 0 || offset >= this.ends[i]!) return;
+    const start = this.starts[i]!;
+    const end = this.ends[i]!;
+    if (start === offset && end === offset + 1) {
+      this.starts.splice(i, 1);
+      this.ends.splice(i, 1);
+    } else if (start === offset) {
+      this.starts[i] = offset + 1;
+    } else if (end === offset + 1) {
+      this.ends[i] = offset;
+    } else {
+      this.ends[i] = offset;
+      this.starts.splice(i + 1, 0, offset + 1);
+      this.ends.splice(i + 1, 0, end);
+    }
+  }
+
+  clear(): void {
+    this.starts = [];
+    this.ends = [];
+  }
+
   /** Forget every offset below `offset`. */
   dropBelow(offset: number): void {
     let cut = 0;

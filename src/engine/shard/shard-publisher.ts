@@ -87,7 +87,7 @@ export class ShardPublisher {
       // Engine-assigned ids are new by construction: only producer ids need remembering.
       if (batch.producerIds[i]) this.dedup.add({ id, type, offset: base + accepted.length, shard: this.id, duplicate: true }, now, durable);
       accepted.push(i);
-      records.push({ body, timestamp: now, stream: eventStreamTag(type) });
+      records.push({ body, timestamp: batch.times[i]!, stream: eventStreamTag(type) });
     }
     let stored = true;
     if (records.length > 0) {

@@ -4,7 +4,7 @@ import { DeliveryPacker, type PackedDeliveries } from '../delivery-batch.js';
 import { EngineError } from '../errors.js';
 import { readEventRouting, readEventType } from '../event-codec.js';
 import type { EncodedPublishBatch, PublishResult, ShardConfig } from '../shard-messages.js';
-import { sameSubscription, type SubscriptionSpec } from '../subscription-spec.js';
+import { sameSubscription, type StartPosition, type SubscriptionSpec } from '../subscription-spec.js';
 import { ShardPublisher } from './shard-publisher.js';
 import { OffsetRangeSet } from './offset-range-set.js';
 import { SubscriptionState } from './subscription-state.js';
@@ -75,10 +75,12 @@ export class Shard {
     });
     const { store, subscriptions, cursors } = await SubscriptionStore.open(path.join(dir, 'state'), config.fsync, config.fsyncIntervalMs);
     const shard = new Shard(id, log, store, config, emit, onError);
-    for (const { spec, startOffset } of subscriptions) {
+    for (const { spec, startOffset, paused } of subscriptions) {
       const cursor = cursors.get(spec.key) ?? { commit: startOffset, done: new OffsetRangeSet() };
       shard.startOffsets.set(spec.key, startOffset);
-      shard.subscriptions.set(spec.key, new SubscriptionState(spec, Math.max(cursor.commit, log.startOffset), cursor.done));
+      const state = new SubscriptionState(spec, Math.max(cursor.commit, log.startOffset), cursor.done);
+      state.paused = paused ?? false;
+      shard.subscriptions.set(spec.key, state);
     }
     shard.publisher.rebuildDedup(Date.now());
     return shard;
@@ -126,22 +128,48 @@ export class Shard {
     return { created: true };
   }
 
+  /** Pause or resume delivery (durable: a restart keeps a subscription paused). */
+  setPaused(subscription: string, paused: boolean): void {
+    this.subscriptionNamed(subscription).paused = paused;
+    this.saveSubscriptions();
+    this.schedulePump();
+  }
+
+  /** Replay from (or skip to) a position; written through at once so a restart keeps it. */
+  async seek(subscription: string, position: StartPosition): Promise<{ offset: number }> {
+    const state = this.subscriptionNamed(subscription);
+    const offset = this.resolvePosition(position);
+    state.seek(offset);
+    await this.snapshotRunning;
+    await this.snapshot();
+    this.schedulePump();
+    return { offset };
+  }
+
   private resolveStart(spec: SubscriptionSpec): number {
+    return this.resolvePosition(spec.start);
+  }
+
+  private resolvePosition(position: StartPosition): number {
     const log = this.log;
-    switch (spec.start.from) {
+    switch (position.from) {
       case 'new':
         return log.nextOffset;
       case 'all':
         return log.startOffset;
       case 'time':
-        return log.offsetForTime(spec.start.timestamp) ?? log.nextOffset;
+        return log.offsetForTime(position.timestamp) ?? log.nextOffset;
       case 'offset':
-        return Math.min(Math.max(spec.start.offset, log.startOffset), log.nextOffset);
+        return Math.min(Math.max(position.offset, log.startOffset), log.nextOffset);
     }
   }
 
   private saveSubscriptions(): void {
-    const stored: StoredSubscription[] = [...this.subscriptions.values()].map((s) => ({ spec: s.spec, startOffset: this.startOffsets.get(s.spec.key)! }));
+    const stored: StoredSubscription[] = [...this.subscriptions.values()].map((s) => ({
+      spec: s.spec,
+      startOffset: this.startOffsets.get(s.spec.key)!,
+      paused: s.paused,
+    }));
     this.store.saveSubscriptions(stored);
   }
 
@@ -193,7 +221,7 @@ export class Shard {
     const dead: DoneEntry[] = [];
     let more = false;
     for (const state of this.subscriptions.values()) {
-      if (!state.hasConsumers) continue;
+      if (!state.isActive) continue;
       if (this.fill(state)) more = true;
       const letters = state.dispatch(now, out);
       if (letters.length > 0) {

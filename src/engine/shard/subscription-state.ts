@@ -99,6 +99,33 @@ export class SubscriptionState {
     return this.consumers.size > 0;
   }
 
+  /** While paused nothing is read or delivered; the backlog waits on disk, acks still count. */
+  paused = false;
+
+  /** Whether deliveries can go out now: a live consumer, and not paused. */
+  get isActive(): boolean {
+    return this.consumers.size > 0 && !this.paused;
+  }
+
+  /**
+   * Move the subscription to `offset` (replay from a time or offset, or skip ahead): everything read
+   * is forgotten, deliveries out now will not be redelivered (their acks are ignored), and reading
+   * starts again at `offset`.
+   */
+  seek(offset: number): void {
+    this.pending.clear();
+    this.ready = [];
+    this.readyHead = 0;
+    this.readyCount = 0;
+    this.redeliver = [];
+    this.outstanding = 0;
+    this.heldKeys.clear();
+    this.rewindOffset = null;
+    for (const slot of this.consumers.values()) slot.inflight = 0;
+    this.done.clear();
+    this.readOffset = offset;
+  }
+
   /**
    * How many more events the read-ahead takes now. In ordered mode a full read-ahead first gives up
    * the events waiting behind held keys (they are read again later), so one key's backlog cannot
@@ -180,7 +207,7 @@ export class SubscriptionState {
    */
   dispatch(nowMs: number, out: DeliveryPacker): DeadLetter[] {
     const dead: DeadLetter[] = [];
-    if (this.consumers.size === 0) return dead;
+    if (!this.isActive) return dead;
     while (this.redeliver.length > 0) {
       const item = this.redeliver[0]!;
       if (item.attempt >= this.spec.maxDeliveries) {

@@ -18,6 +18,8 @@ export interface Cursor {
 export interface StoredSubscription {
   spec: SubscriptionSpec;
   startOffset: number;
+  /** Delivery paused by an operator (absent in files written before pausing existed). */
+  paused?: boolean;
 }
 
 interface CursorSnapshot {
