@@ -5,6 +5,7 @@ import { EngineError } from './errors.js';
 export interface ConsumerControl {
   ack(consumer: Consumer, delivery: Delivery): void;
   nack(consumer: Consumer, delivery: Delivery, delayMs: number): void;
+  discard(consumer: Consumer, delivery: Delivery, reason: string): void;
   close(consumer: Consumer): Promise<void>;
 }
 
@@ -43,6 +44,17 @@ export class Consumer {
       throw new EngineError('INVALID_ARGUMENT', 'delayMs must be an integer from 0 to 86400000', { field: 'delayMs' });
     }
     for (const delivery of this.own(deliveries)) this.control.nack(this, delivery, delayMs);
+  }
+
+  /**
+   * Give up on these deliveries: never redelivered to this subscription, recorded as its dead
+   * letters with `reason` (listable and replayable).
+   */
+  discard(deliveries: Delivery | readonly Delivery[], reason: string): void {
+    if (typeof reason !== 'string' || reason.length === 0 || Buffer.byteLength(reason) > 1024) {
+      throw new EngineError('INVALID_ARGUMENT', 'reason must be a non-empty string of at most 1024 bytes', { field: 'reason' });
+    }
+    for (const delivery of this.own(deliveries)) this.control.discard(this, delivery, reason);
   }
 
   /** Stop receiving; unacked deliveries go to the subscription's other consumers (or wait). */

@@ -10,7 +10,7 @@ import { encodeEventBody, eventStreamTag } from './event-codec.js';
 import { newEventId } from './event-id.js';
 import { PublishBatcher, type OutcomeSink } from './publish-batcher.js';
 import { SettleBatcher } from './settle-batcher.js';
-import type { DeliveryMessage, OpenResult, ProducerIdentity } from './shard-messages.js';
+import type { DeadLetterView, DeliveryMessage, OpenResult, ProducerIdentity } from './shard-messages.js';
 import { ShardPool, type ShardTaskBody } from './shard-pool.js';
 import { resolveSubscriptionSpec, type StartPosition, type SubscriptionOptions } from './subscription-spec.js';
 
@@ -251,15 +251,52 @@ export class Engine {
     return results.map((result) => result.offset);
   }
 
-  private everyShard<T = unknown>(clientId: string, name: string, task: (subscription: string) => ShardTaskBody): Promise<T[]> {
-    if (this.closed) return Promise.reject(new EngineError('ENGINE_CLOSED', 'the engine is closed'));
+  /**
+   * A subscription's dead letters (events past maxDeliveries, or discarded), with reason and
+   * attempts, ordered by shard and offset; at most `limit` per shard.
+   */
+  async deadLetters(clientId: string, name: string, options: { limit?: number } = {}): Promise<DeadLetterView[]> {
+    const limit = options.limit ?? 1000;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new EngineError('INVALID_ARGUMENT', 'limit must be an integer from 1 to 100000', { field: 'limit' });
+    const perShard = await this.everyShard<DeadLetterView[]>(clientId, name, (subscription) => ({ op: 'dead-letters', subscription, limit, afterOffset: -1 }));
+    return perShard.flat();
+  }
+
+  /**
+   * Put dead letters back into their subscription: the given ones (shard and offset, as listed), or
+   * all. They are delivered again before new events, with attempts counted afresh. Returns how many.
+   */
+  async replayDeadLetters(clientId: string, name: string, which: 'all' | ReadonlyArray<{ shard: number; offset: number }>): Promise<number> {
+    const byShard = new Map<number, number[]>();
+    if (which !== 'all') {
+      for (const { shard, offset } of which) {
+        if (!Number.isInteger(shard) || shard < 0 || shard >= this.options.shards) throw new EngineError('INVALID_ARGUMENT', `no shard ${shard}`, { field: 'shard' });
+        byShard.set(shard, [...(byShard.get(shard) ?? []), offset]);
+      }
+    }
+    const results = await this.everyShard<{ replayed: number }>(clientId, name, (subscription, shard) => {
+      const offsets = which === 'all' ? 'all' : byShard.get(shard);
+      return offsets ? { op: 'replay', subscription, offsets } : null;
+    });
+    return results.reduce((sum, result) => sum + result.replayed, 0);
+  }
+
+  /** Run a task about one subscription in every shard (the builder may skip a shard with null). */
+  private async everyShard<T = unknown>(clientId: string, name: string, task: (subscription: string, shard: number) => ShardTaskBody | null): Promise<T[]> {
+    if (this.closed) throw new EngineError('ENGINE_CLOSED', 'the engine is closed');
     const subscription = resolveSubscriptionSpec(clientId, { name, pattern: '**' }).key;
-    return Promise.all([...Array(this.options.shards).keys()].map((shard) => this.pool.run<T>(shard, task(subscription))));
+    const runs: Array<Promise<T>> = [];
+    for (let shard = 0; shard < this.options.shards; shard++) {
+      const body = task(subscription, shard);
+      if (body) runs.push(this.pool.run<T>(shard, body));
+    }
+    return Promise.all(runs);
   }
 
   private readonly control: ConsumerControl = {
     ack: (consumer, delivery) => this.settlers[delivery.shard]?.ack(consumer.subscription, delivery.offset),
     nack: (consumer, delivery, delayMs) => this.settlers[delivery.shard]?.nack(consumer.subscription, delivery.offset, delayMs),
+    discard: (consumer, delivery, reason) => this.settlers[delivery.shard]?.discard(consumer.subscription, delivery.offset, reason),
     close: async (consumer) => {
       this.consumers.delete(consumer.id);
       if (this.closed) return;

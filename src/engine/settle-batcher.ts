@@ -1,12 +1,13 @@
 import type { ShardPool } from './shard-pool.js';
 
 /**
- * Gathers one shard's acks and nacks of the same event-loop turn into one settle task. Settling is
+ * Gathers one shard's acks, nacks and discards of the same event-loop turn into one settle task. Settling is
  * fire-and-forget for consumers: a lost ack only means a redelivery (at-least-once).
  */
 export class SettleBatcher {
   private acks = new Map<string, number[]>();
   private nacks: Array<{ subscription: string; offsets: number[]; delayMs: number }> = [];
+  private discards: Array<{ subscription: string; offsets: number[]; reason: string }> = [];
   private scheduled = false;
 
   constructor(
@@ -30,6 +31,11 @@ export class SettleBatcher {
     this.schedule();
   }
 
+  discard(subscription: string, offset: number, reason: string): void {
+    this.discards.push({ subscription, offsets: [offset], reason });
+    this.schedule();
+  }
+
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
@@ -38,11 +44,13 @@ export class SettleBatcher {
 
   flush(): Promise<unknown> {
     this.scheduled = false;
-    if (this.acks.size === 0 && this.nacks.length === 0) return Promise.resolve();
+    if (this.acks.size === 0 && this.nacks.length === 0 && this.discards.length === 0) return Promise.resolve();
     const acks = [...this.acks].map(([subscription, offsets]) => ({ subscription, offsets }));
     const nacks = this.nacks;
+    const discards = this.discards;
     this.acks = new Map();
     this.nacks = [];
-    return this.pool.run(this.shard, { op: 'settle', acks, nacks }).catch(this.onError);
+    this.discards = [];
+    return this.pool.run(this.shard, { op: 'settle', acks, nacks, discards }).catch(this.onError);
   }
 }

@@ -92,11 +92,40 @@ export interface ConsumerTask extends TaskBase {
   credits: number;
 }
 
-/** Acks and nacks, batched. Result: void. Unknown or stale offsets are ignored (at-least-once). */
-export interface SettleTask extends TaskBase {
+/** Acks, nacks and discards, batched. Result: void. Unknown or stale offsets are ignored (at-least-once). */
+export interface SettleTask extends TaskBase, Settlement {
   op: 'settle';
+}
+export interface Settlement {
   acks: Array<{ subscription: string; offsets: number[] }>;
   nacks: Array<{ subscription: string; offsets: number[]; delayMs: number }>;
+  discards: Array<{ subscription: string; offsets: number[]; reason: string }>;
+}
+
+/** List a subscription's dead letters in this shard, by offset. Result: DeadLetterView[]. */
+export interface DeadLettersTask extends TaskBase {
+  op: 'dead-letters';
+  subscription: string;
+  limit: number;
+  afterOffset: number;
+}
+export interface DeadLetterView {
+  shard: number;
+  offset: number;
+  id: string;
+  type: string;
+  publishedAt: number;
+  reason: string;
+  attempts: number;
+  /** When it was dead-lettered (ms). */
+  at: number;
+}
+
+/** Put dead letters back into the subscription (offsets in this shard, or all). Result: { replayed }. */
+export interface ReplayTask extends TaskBase {
+  op: 'replay';
+  subscription: string;
+  offsets: number[] | 'all';
 }
 
 /** Pause or resume a subscription's delivery in this shard (durable). Result: void. */
@@ -117,7 +146,17 @@ export interface CloseTask extends TaskBase {
   op: 'close';
 }
 
-export type ShardTask = OpenTask | PublishTask | SubscribeTask | ConsumerTask | SettleTask | PauseTask | SeekTask | CloseTask;
+export type ShardTask =
+  | OpenTask
+  | PublishTask
+  | SubscribeTask
+  | ConsumerTask
+  | SettleTask
+  | PauseTask
+  | SeekTask
+  | DeadLettersTask
+  | ReplayTask
+  | CloseTask;
 
 /** Worker → engine, on the shard's port: deliveries for live consumers, packed and transferred. */
 export interface DeliveryMessage {

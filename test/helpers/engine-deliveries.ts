@@ -1,10 +1,20 @@
 import type { Consumer, DeliveryHandler } from '../../src/engine/consumer.js';
 import type { Delivery } from '../../src/engine/delivery.js';
 
-/** Poll `predicate` until it holds; fail with `description` (and its current state) after `timeoutMs`. */
-export async function waitFor(predicate: () => boolean, timeoutMs: number, description: string | (() => string)): Promise<void> {
+/**
+ * Poll `predicate` until it holds; fail with `description` (and its current state) after `timeoutMs`.
+ * `refresh`, when given, runs before each check (to fetch what the predicate looks at).
+ */
+export async function waitFor(
+  predicate: () => boolean,
+  timeoutMs: number,
+  description: string | (() => string),
+  refresh?: () => Promise<void>,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
+  for (;;) {
+    if (refresh) await refresh();
+    if (predicate()) return;
     if (Date.now() >= deadline) {
       const what = typeof description === 'string' ? description : description();
       throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);

@@ -2,12 +2,13 @@ import path from 'node:path';
 import { Log, StorageError, type LogRecord } from '../../../native-free-storage/index.js';
 import { DeliveryPacker, type PackedDeliveries } from '../delivery-batch.js';
 import { EngineError } from '../errors.js';
-import { readEventRouting, readEventType } from '../event-codec.js';
-import type { EncodedPublishBatch, PublishResult, ShardConfig } from '../shard-messages.js';
+import { decodeEventBody, readEventRouting, readEventType } from '../event-codec.js';
+import type { DeadLetterView, EncodedPublishBatch, PublishResult, Settlement, ShardConfig } from '../shard-messages.js';
 import { sameSubscription, type StartPosition, type SubscriptionSpec } from '../subscription-spec.js';
 import { ShardPublisher } from './shard-publisher.js';
 import { OffsetRangeSet } from './offset-range-set.js';
-import { SubscriptionState } from './subscription-state.js';
+import { SubscriptionState, type DeadLetter } from './subscription-state.js';
+import { DeadLetterStore } from './dead-letter-store.js';
 import { TailCache } from './tail-cache.js';
 import { BodySlab } from './body-slab.js';
 import { SubscriptionStore, type DoneEntry, type StoredSubscription } from './subscription-store.js';
@@ -32,6 +33,7 @@ export class Shard {
   readonly id: number;
   private readonly log: Log;
   private readonly store: SubscriptionStore;
+  private readonly deadLetters: DeadLetterStore;
   private readonly publisher: ShardPublisher;
   private readonly subscriptions = new Map<string, SubscriptionState>();
   private readonly startOffsets = new Map<string, number>();
@@ -51,6 +53,7 @@ export class Shard {
     id: number,
     log: Log,
     store: SubscriptionStore,
+    deadLetters: DeadLetterStore,
     config: ShardConfig,
     emit: DeliveryEmitter,
     onError: (error: unknown) => void,
@@ -58,6 +61,7 @@ export class Shard {
     this.id = id;
     this.log = log;
     this.store = store;
+    this.deadLetters = deadLetters;
     this.publisher = new ShardPublisher(id, log, this.tail, config, () => this.schedulePump());
     this.emit = emit;
     this.onError = onError;
@@ -74,7 +78,8 @@ export class Shard {
       maxRecordBytes: config.maxPayloadBytes + 64 * 1024,
     });
     const { store, subscriptions, cursors } = await SubscriptionStore.open(path.join(dir, 'state'), config.fsync, config.fsyncIntervalMs);
-    const shard = new Shard(id, log, store, config, emit, onError);
+    const deadLetters = await DeadLetterStore.open(path.join(dir, 'state'), config.fsync, config.fsyncIntervalMs, onError);
+    const shard = new Shard(id, log, store, deadLetters, config, emit, onError);
     for (const { spec, startOffset, paused } of subscriptions) {
       const cursor = cursors.get(spec.key) ?? { commit: startOffset, done: new OffsetRangeSet() };
       shard.startOffsets.set(spec.key, startOffset);
@@ -83,6 +88,11 @@ export class Shard {
       shard.subscriptions.set(spec.key, state);
     }
     shard.publisher.rebuildDedup(Date.now());
+    // Replayed dead letters not yet done when the shard stopped go back into their subscriptions.
+    for (const [subscription, offsets] of deadLetters.owed()) {
+      const state = shard.subscriptions.get(subscription);
+      if (state) for (const offset of offsets) shard.putBack(state, offset);
+    }
     return shard;
   }
 
@@ -183,19 +193,71 @@ export class Shard {
     this.schedulePump();
   }
 
-  /** Apply acks and nacks; acks are journaled so a crash does not redeliver them. */
-  settle(acks: Array<{ subscription: string; offsets: number[] }>, nacks: Array<{ subscription: string; offsets: number[]; delayMs: number }>): void {
+  /**
+   * Apply acks, nacks and discards. Acks and discards are journaled so a crash does not redeliver
+   * them; discards become dead letters with the consumer's reason.
+   */
+  settle(settlement: Settlement): void {
     const now = Date.now();
     const done: DoneEntry[] = [];
-    for (const { subscription, offsets } of acks) {
+    for (const { subscription, offsets } of settlement.acks) {
       const state = this.subscriptions.get(subscription);
       if (!state) continue;
-      const acked = state.ack(offsets);
+      const { acked, replayedDone } = state.ack(offsets);
       if (acked.length > 0) done.push({ s: subscription, o: acked });
+      this.deadLetters.markFinished(subscription, replayedDone, now);
     }
-    for (const { subscription, offsets, delayMs } of nacks) this.subscriptions.get(subscription)?.nack(offsets, delayMs, now);
+    for (const { subscription, offsets, delayMs } of settlement.nacks) this.subscriptions.get(subscription)?.nack(offsets, delayMs, now);
+    for (const { subscription, offsets, reason } of settlement.discards) {
+      const state = this.subscriptions.get(subscription);
+      if (!state) continue;
+      const letters = state.discard(offsets, reason);
+      if (letters.length > 0) done.push(this.deadLettered(subscription, letters, now));
+    }
     this.journal(done);
     this.schedulePump();
+  }
+
+  /** Record dead letters; returns the journal entry that marks them done for the cursor. */
+  private deadLettered(subscription: string, letters: DeadLetter[], nowMs: number): DoneEntry {
+    this.deadLetters.record(subscription, letters, nowMs);
+    const offsets = letters.map((l) => l.offset);
+    return { s: subscription, o: offsets, d: { reason: letters[0]!.reason, offsets } };
+  }
+
+  /** A subscription's dead letters here, with each event's id and type (read from the log). */
+  listDeadLetters(subscription: string, limit: number, afterOffset: number): DeadLetterView[] {
+    this.subscriptionNamed(subscription);
+    return this.deadLetters.list(subscription, limit, afterOffset).flatMap((letter) => {
+      const record = this.readOne(letter.offset);
+      if (!record) return [];
+      const event = decodeEventBody(record.body);
+      return [{ ...letter, shard: this.id, id: event.id, type: event.type, publishedAt: event.publishedAt }];
+    });
+  }
+
+  /** Put dead letters back into the subscription (the given offsets, or all); returns how many. */
+  replayDeadLetters(subscription: string, offsets: number[] | 'all'): { replayed: number } {
+    const state = this.subscriptionNamed(subscription);
+    const wanted = offsets === 'all' ? this.deadLetters.list(subscription, Number.MAX_SAFE_INTEGER).map((l) => l.offset) : offsets;
+    const replayed = wanted.filter((offset) => this.deadLetters.has(subscription, offset) && this.putBack(state, offset));
+    this.deadLetters.markReplayed(subscription, replayed, Date.now());
+    this.schedulePump();
+    return { replayed: replayed.length };
+  }
+
+  /** Read one event back into a subscription as a replay. */
+  private putBack(state: SubscriptionState, offset: number): boolean {
+    const record = this.readOne(offset);
+    if (!record) return false;
+    return state.replay(offset, readEventRouting(record.body).orderingKey, this.slab.copy(record.body));
+  }
+
+  /** The record at `offset`, or null when retention removed it. */
+  private readOne(offset: number): LogRecord | null {
+    if (offset < this.log.startOffset) return null;
+    const [record] = this.log.read(offset, { maxRecords: 1 });
+    return record && record.offset === offset ? record : null;
   }
 
   private journal(done: DoneEntry[]): void {
@@ -224,10 +286,7 @@ export class Shard {
       if (!state.isActive) continue;
       if (this.fill(state)) more = true;
       const letters = state.dispatch(now, out);
-      if (letters.length > 0) {
-        const offsets = letters.map((l) => l.offset);
-        dead.push({ s: state.spec.key, o: offsets, d: { reason: letters[0]!.reason, offsets } });
-      }
+      if (letters.length > 0) dead.push(this.deadLettered(state.spec.key, letters, now));
     }
     this.journal(dead);
     if (out.count > 0) {
@@ -334,5 +393,6 @@ export class Shard {
     await this.store.snapshot(() => new Map([...this.subscriptions].map(([key, state]) => [key, state.cursor()])));
     await this.log.close();
     await this.store.close();
+    await this.deadLetters.close();
   }
 }

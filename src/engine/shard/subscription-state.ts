@@ -17,6 +17,8 @@ interface PendingEvent {
   consumer: string | null;
   /** inflight: redeliver after this time; delayed: due at this time. */
   dueAt: number;
+  /** A dead letter put back by a replay: below the commit point, so it does not hold the commit. */
+  replayed: boolean;
 }
 
 interface ConsumerSlot {
@@ -28,6 +30,15 @@ interface ConsumerSlot {
 export interface DeadLetter {
   offset: number;
   reason: string;
+  /** Deliveries it had. */
+  attempts: number;
+  /** It had been replayed from the dead letters before (its end must be recorded there too). */
+  replayed: boolean;
+}
+
+/** An event that left the subscription after a replay (acked, or dead again). */
+export interface ReplayFinished {
+  offset: number;
 }
 
 const MATCH_CACHE_MAX = 10_000;
@@ -81,12 +92,11 @@ export class SubscriptionState {
 
   /** Every matching event below this offset is done. */
   get commitOffset(): number {
-    let commit = this.readOffset;
-    for (const offset of this.pending.keys()) {
-      commit = Math.min(commit, offset);
-      break;
-    }
-    return this.rewindOffset === null ? commit : Math.min(commit, this.rewindOffset);
+    // A full pass (pending is bounded by twice the window): rewound reads and replays insert out of
+    // offset order, so the first key is not always the lowest.
+    let commit = this.rewindOffset === null ? this.readOffset : Math.min(this.readOffset, this.rewindOffset);
+    for (const item of this.pending.values()) if (!item.replayed && item.offset < commit) commit = item.offset;
+    return commit;
   }
 
   get inFlight(): number {
@@ -176,7 +186,7 @@ export class SubscriptionState {
 
   /** Take an event read from the log (offsets arrive in increasing order). */
   offer(offset: number, key: string, body: Uint8Array): void {
-    const item: PendingEvent = { offset, key, body, attempt: 0, state: 'ready', consumer: null, dueAt: 0 };
+    const item: PendingEvent = { offset, key, body, attempt: 0, state: 'ready', consumer: null, dueAt: 0, replayed: false };
     this.pending.set(offset, item);
     this.ready.push(item);
     this.readyCount++;
@@ -214,7 +224,7 @@ export class SubscriptionState {
         this.redeliver.shift();
         this.finish(item);
         this.deadLettered++;
-        dead.push({ offset: item.offset, reason: `not acked after ${item.attempt} deliveries` });
+        dead.push({ offset: item.offset, reason: `not acked after ${item.attempt} deliveries`, attempts: item.attempt, replayed: item.replayed });
         continue;
       }
       const consumer = this.pickConsumer();
@@ -241,17 +251,57 @@ export class SubscriptionState {
     return dead;
   }
 
-  /** Settle acks; returns the offsets that became done (unknown or already-done offsets are ignored). */
-  ack(offsets: readonly number[]): number[] {
+  /**
+   * Settle acks; returns the offsets that became done (unknown or already-done offsets are ignored)
+   * and, among them, those that had been replayed from the dead letters.
+   */
+  ack(offsets: readonly number[]): { acked: number[]; replayedDone: number[] } {
     const acked: number[] = [];
+    const replayedDone: number[] = [];
     for (const offset of offsets) {
-      const item = this.pending.get(offset);
-      if (!item || item.state === 'ready') continue;
-      if (item.state === 'waiting') this.redeliver.splice(this.redeliver.indexOf(item), 1);
-      this.finish(item);
+      const item = this.take(offset);
+      if (!item) continue;
       acked.push(offset);
+      if (item.replayed) replayedDone.push(offset);
     }
-    return acked;
+    return { acked, replayedDone };
+  }
+
+  /** The consumer gives up on these deliveries: they are dead-lettered with `reason`, never redelivered. */
+  discard(offsets: readonly number[], reason: string): DeadLetter[] {
+    const dead: DeadLetter[] = [];
+    for (const offset of offsets) {
+      const item = this.take(offset);
+      if (!item) continue;
+      this.deadLettered++;
+      dead.push({ offset, reason: `discarded: ${reason}`, attempts: item.attempt, replayed: item.replayed });
+    }
+    return dead;
+  }
+
+  /**
+   * Put a dead letter back (a replay): delivered again before new events, attempts counted afresh.
+   * Returns false when it is already pending.
+   */
+  replay(offset: number, key: string, body: Uint8Array): boolean {
+    if (this.pending.has(offset)) return false;
+    const item: PendingEvent = { offset, key, body, attempt: 0, state: 'waiting', consumer: null, dueAt: 0, replayed: true };
+    this.pending.set(offset, item);
+    this.outstanding++;
+    this.done.delete(offset);
+    let i = this.redeliver.length;
+    while (i > 0 && this.redeliver[i - 1]!.offset > offset) i--;
+    this.redeliver.splice(i, 0, item);
+    return true;
+  }
+
+  /** Remove a delivered (not merely read-ahead) event and mark it done; null if there is none. */
+  private take(offset: number): PendingEvent | null {
+    const item = this.pending.get(offset);
+    if (!item || item.state === 'ready') return null;
+    if (item.state === 'waiting') this.redeliver.splice(this.redeliver.indexOf(item), 1);
+    this.finish(item);
+    return item;
   }
 
   /** Nacked deliveries come back after `delayMs` (0: at once); the attempt still counts. */

@@ -76,4 +76,22 @@ describe('OffsetRangeSet', () => {
     set.dropBelow(100);
     expect(set.toJSON()).toEqual([]);
   });
+  it('deletes single offsets, splitting and trimming ranges, and clears', () => {
+    const set = new OffsetRangeSet();
+    for (let o = 10; o < 20; o++) set.add(o);
+    set.delete(15);
+    expect(set.toJSON()).toEqual([[10, 15], [16, 20]]);
+    set.delete(10);
+    set.delete(19);
+    expect(set.toJSON()).toEqual([[11, 15], [16, 19]]);
+    set.delete(16);
+    set.delete(17);
+    set.delete(18);
+    expect(set.toJSON()).toEqual([[11, 15]]);
+    set.delete(3);
+    expect(set.has(12)).toBe(true);
+    set.clear();
+    expect(set.toJSON()).toEqual([]);
+    expect(set.has(12)).toBe(false);
+  });
 });

@@ -67,7 +67,7 @@ describe('draining a backlog', () => {
         else delivered++;
         seen[offset] = 1;
       }
-      shard.settle([{ subscription: packed.subscriptions[0]!, offsets }], []);
+      shard.settle({ acks: [{ subscription: packed.subscriptions[0]!, offsets }], nacks: [], discards: [] });
       if (delivered >= nextSampleAt) {
         nextSampleAt += EVENTS / SAMPLES;
         gc();

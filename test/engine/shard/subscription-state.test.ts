@@ -50,7 +50,7 @@ describe('SubscriptionState', () => {
     expect(dispatch(state).sent).toEqual([0, 1, 2].map((offset) => ({ offset, attempt: 1, consumer: 'c1' })));
     expect(dispatch(state).sent).toEqual([]);
     expect(state.readRoom).toBe(1);
-    expect(state.ack([1])).toEqual([1]);
+    expect(state.ack([1]).acked).toEqual([1]);
     expect(offsets(dispatch(state).sent)).toEqual([3]);
     expect(state.commitOffset).toBe(0);
     state.ack([0]);
@@ -59,7 +59,7 @@ describe('SubscriptionState', () => {
     expect(offsets(dispatch(state).sent)).toEqual([4]);
     state.ack([4, 4, 99]);
     expect(state.commitOffset, 'all done: the commit point is the read offset').toBe(5);
-    expect(state.ack([4]), 'acking again changes nothing').toEqual([]);
+    expect(state.ack([4]).acked, 'acking again changes nothing').toEqual([]);
   });
 
   it('keeps acked offsets above the commit point in the cursor', () => {

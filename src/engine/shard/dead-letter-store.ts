@@ -1,0 +1,125 @@
+import path from 'node:path';
+import { pack, unpack } from 'msgpackr';
+import { Log, type FsyncPolicy } from '../../../native-free-storage/index.js';
+import type { DeadLetter } from './subscription-state.js';
+
+/** A dead letter of one subscription in one shard. */
+export interface DeadLetterInfo {
+  offset: number;
+  reason: string;
+  attempts: number;
+  /** When it was dead-lettered (ms). */
+  at: number;
+}
+
+/** One entry of the dead-letter journal. */
+interface Entry {
+  /** d: dead-lettered; r: replayed into the subscription; f: a replayed event left it again. */
+  k: 'd' | 'r' | 'f';
+  s: string;
+  o: number[];
+  r?: string;
+  a?: number[];
+  t: number;
+}
+
+/** Dead letters listed per subscription and shard at most; older ones stay in the journal only. */
+export const MAX_DEAD_LETTERS_LISTED = 100_000;
+
+/**
+ * The dead letters of a shard's subscriptions: events that reached maxDeliveries or were discarded,
+ * with reason and attempts, until replayed. A journal (our own log, same fsync policy) records each
+ * change; opening replays it. Replayed events are tracked until they leave the subscription again,
+ * so a restart puts back the ones still owed.
+ */
+export class DeadLetterStore {
+  private readonly dead = new Map<string, Map<number, DeadLetterInfo>>();
+  private readonly replaying = new Map<string, Set<number>>();
+
+  private constructor(
+    private readonly journal: Log,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  static async open(dir: string, fsync: FsyncPolicy, fsyncIntervalMs: number, onError: (error: unknown) => void): Promise<DeadLetterStore> {
+    const journal = await Log.open(path.join(dir, 'dead-letters'), { fsync, fsyncIntervalMs, segmentBytes: 4 * 1024 * 1024 });
+    const store = new DeadLetterStore(journal, onError);
+    for (const record of journal.records(journal.startOffset)) store.apply(unpack(record.body) as Entry);
+    return store;
+  }
+
+  /** Replayed events not yet done, per subscription: to put back after a restart. */
+  owed(): Map<string, number[]> {
+    return new Map([...this.replaying].map(([subscription, offsets]) => [subscription, [...offsets]]));
+  }
+
+  record(subscription: string, letters: readonly DeadLetter[], nowMs: number): void {
+    if (letters.length === 0) return;
+    // One entry per reason keeps entries small and the common case (one reason per batch) one entry.
+    const byReason = new Map<string, DeadLetter[]>();
+    for (const letter of letters) byReason.set(letter.reason, [...(byReason.get(letter.reason) ?? []), letter]);
+    for (const [reason, group] of byReason) {
+      this.write({ k: 'd', s: subscription, o: group.map((l) => l.offset), r: reason, a: group.map((l) => l.attempts), t: nowMs });
+    }
+  }
+
+  markReplayed(subscription: string, offsets: readonly number[], nowMs: number): void {
+    if (offsets.length > 0) this.write({ k: 'r', s: subscription, o: [...offsets], t: nowMs });
+  }
+
+  markFinished(subscription: string, offsets: readonly number[], nowMs: number): void {
+    if (offsets.length > 0) this.write({ k: 'f', s: subscription, o: [...offsets], t: nowMs });
+  }
+
+  /** Dead letters of a subscription by offset, from `afterOffset` (exclusive), at most `limit`. */
+  list(subscription: string, limit: number, afterOffset = -1): DeadLetterInfo[] {
+    const letters = [...(this.dead.get(subscription)?.values() ?? [])].filter((l) => l.offset > afterOffset);
+    letters.sort((a, b) => a.offset - b.offset);
+    return letters.slice(0, limit);
+  }
+
+  count(subscription: string): number {
+    return this.dead.get(subscription)?.size ?? 0;
+  }
+
+  has(subscription: string, offset: number): boolean {
+    return this.dead.get(subscription)?.has(offset) ?? false;
+  }
+
+  /** Forget a subscription's letters whose events retention removed. */
+  dropBelow(subscription: string, offset: number): number[] {
+    const letters = this.dead.get(subscription);
+    const gone = letters ? [...letters.keys()].filter((o) => o < offset) : [];
+    for (const o of gone) letters!.delete(o);
+    return gone;
+  }
+
+  close(): Promise<void> {
+    return this.journal.close();
+  }
+
+  private write(entry: Entry): void {
+    this.apply(entry);
+    // Not awaited: like acks, a lost entry after a crash costs a redelivery or a stale listing, never an event.
+    this.journal.append([{ body: pack(entry) }]).catch(this.onError);
+  }
+
+  private apply(entry: Entry): void {
+    let letters = this.dead.get(entry.s);
+    let replaying = this.replaying.get(entry.s);
+    entry.o.forEach((offset, i) => {
+      if (entry.k === 'd') {
+        replaying?.delete(offset);
+        if (!letters) this.dead.set(entry.s, (letters = new Map()));
+        letters.set(offset, { offset, reason: entry.r ?? '', attempts: entry.a?.[i] ?? 0, at: entry.t });
+        if (letters.size > MAX_DEAD_LETTERS_LISTED) letters.delete(letters.keys().next().value as number);
+      } else if (entry.k === 'r') {
+        letters?.delete(offset);
+        if (!replaying) this.replaying.set(entry.s, (replaying = new Set()));
+        replaying.add(offset);
+      } else {
+        replaying?.delete(offset);
+      }
+    });
+  }
+}
