@@ -197,7 +197,7 @@ export class Engine {
           signature: event.signature ?? null,
           priority: DEFAULT_EVENT_PRIORITY,
           deliverAt: 0,
-          expiresAt: 0,
+          expiresAt: event.ttlMs === undefined ? 0 : now + event.ttlMs,
         },
         publisher.allocate,
       );

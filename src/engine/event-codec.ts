@@ -179,6 +179,8 @@ export function readEventType(body: Uint8Array): string {
 export interface EventRouting {
   orderingKey: string;
   recipients: string[] | null;
+  /** ms; 0 when the event does not expire. */
+  expiresAt: number;
 }
 
 /** Key and recipients, skipping headers, signature and payload (per event read for delivery). */
@@ -189,10 +191,11 @@ export function readEventRouting(body: Uint8Array): EventRouting {
   r.skip(r.u8()); // id
   r.skip(1); // priority
   const flags = r.u8();
-  r.skip(24); // publishedAt, deliverAt, expiresAt
+  r.skip(16); // publishedAt, deliverAt
+  const expiresAt = r.u64();
   r.skip(r.u16()); // sender
   const orderingKey = (flags & FLAG_KEY) !== 0 ? r.string(r.u16()) : type;
-  if ((flags & FLAG_RECIPIENTS) === 0) return { orderingKey, recipients: null };
+  if ((flags & FLAG_RECIPIENTS) === 0) return { orderingKey, recipients: null, expiresAt };
   const headerCount = r.u16();
   for (let i = 0; i < headerCount; i++) {
     r.skip(r.u16());
@@ -201,7 +204,7 @@ export function readEventRouting(body: Uint8Array): EventRouting {
   const count = r.u16();
   const recipients = new Array<string>(count);
   for (let i = 0; i < count; i++) recipients[i] = r.string(r.u16());
-  return { orderingKey, recipients };
+  return { orderingKey, recipients, expiresAt };
 }
 
 /** The event id, without decoding the rest of the body. */

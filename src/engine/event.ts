@@ -9,6 +9,8 @@ export interface PublishInput {
   key?: string;
   recipients?: string[];
   signature?: Uint8Array;
+  /** Not delivered after this many ms from publishing: dropped and recorded as expired. */
+  ttlMs?: number;
 }
 
 /** A publish input that passed `validatePublishInput`: a fresh object holding only known fields. */
@@ -23,6 +25,8 @@ export interface EventLimits {
   /** At most 255: the record body stores the id's length in one byte. */
   maxIdBytes: number;
   maxRecipients: number;
+  /** Longest ttlMs accepted. */
+  maxTtlMs: number;
 }
 
 export const DEFAULT_EVENT_LIMITS: Readonly<EventLimits> = Object.freeze({
@@ -32,6 +36,7 @@ export const DEFAULT_EVENT_LIMITS: Readonly<EventLimits> = Object.freeze({
   maxKeyBytes: 1024,
   maxIdBytes: 128,
   maxRecipients: 256,
+  maxTtlMs: 30 * 24 * 60 * 60 * 1000,
 });
 
 /** Full event as stored and delivered. `sender` is set by the engine from the authenticated client. */
@@ -60,7 +65,7 @@ export const SIGNATURE_BYTES = 64;
 export const DEFAULT_EVENT_PRIORITY = 4;
 export const MAX_EVENT_PRIORITY = 9;
 
-const PUBLISH_FIELDS: ReadonlySet<string> = new Set(['type', 'id', 'payload', 'headers', 'key', 'recipients', 'signature']);
+const PUBLISH_FIELDS: ReadonlySet<string> = new Set(['type', 'id', 'payload', 'headers', 'key', 'recipients', 'signature', 'ttlMs']);
 const ENGINE_SET_FIELDS: ReadonlySet<string> = new Set(['sender', 'publishedAt']);
 
 const SLASH = 0x2f;
@@ -134,7 +139,15 @@ export function validatePublishInput(input: unknown, limits: EventLimits = DEFAU
   if (source.key !== undefined) result.key = validateKey(source.key, limits);
   if (source.recipients !== undefined) result.recipients = validateRecipients(source.recipients, limits);
   if (source.signature !== undefined) result.signature = validateSignature(source.signature);
+  if (source.ttlMs !== undefined) result.ttlMs = validateTtl(source.ttlMs, limits);
   return result;
+}
+
+function validateTtl(ttlMs: unknown, limits: EventLimits): number {
+  if (typeof ttlMs !== 'number' || !Number.isInteger(ttlMs) || ttlMs < 1 || ttlMs > limits.maxTtlMs) {
+    throw invalid('ttlMs', `ttlMs must be an integer from 1 to ${limits.maxTtlMs}, got ${JSON.stringify(ttlMs)}`);
+  }
+  return ttlMs;
 }
 
 function validateId(id: unknown, limits: EventLimits): string {

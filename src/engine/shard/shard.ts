@@ -323,10 +323,10 @@ export class Shard {
         }
         budget--;
         if (!state.matchesType(readEventType(record.body))) continue;
-        const { orderingKey, recipients } = readEventRouting(record.body);
+        const { orderingKey, recipients, expiresAt } = readEventRouting(record.body);
         if (!state.wants(record.offset, orderingKey, recipients)) continue;
         // A copy: a view would pin the whole read buffer while the event waits.
-        state.offer(record.offset, orderingKey, this.slab.copy(record.body));
+        state.offer(record.offset, orderingKey, this.slab.copy(record.body), expiresAt);
       }
       state.readOffset = nextOffset;
       if (records.length === 0) break;
@@ -344,9 +344,9 @@ export class Shard {
       if (cached.offset >= durable) break;
       state.readOffset = cached.offset + 1;
       if (!state.matchesType(cached.type)) continue;
-      const { orderingKey, recipients } = readEventRouting(cached.body);
+      const { orderingKey, recipients, expiresAt } = readEventRouting(cached.body);
       if (!state.wants(cached.offset, orderingKey, recipients)) continue;
-      state.offer(cached.offset, orderingKey, this.slab.copy(cached.body));
+      state.offer(cached.offset, orderingKey, this.slab.copy(cached.body), expiresAt);
     }
   }
 

@@ -19,6 +19,8 @@ interface PendingEvent {
   dueAt: number;
   /** A dead letter put back by a replay: below the commit point, so it does not hold the commit. */
   replayed: boolean;
+  /** ms; 0 when the event does not expire. */
+  expiresAt: number;
 }
 
 interface ConsumerSlot {
@@ -42,6 +44,8 @@ export interface ReplayFinished {
 }
 
 const MATCH_CACHE_MAX = 10_000;
+/** The dead-letter reason of an event whose ttl passed before it was delivered (or acked). */
+export const EXPIRED = 'expired';
 
 /**
  * The delivery state of one durable subscription in one shard.
@@ -185,8 +189,8 @@ export class SubscriptionState {
   }
 
   /** Take an event read from the log (offsets arrive in increasing order). */
-  offer(offset: number, key: string, body: Uint8Array): void {
-    const item: PendingEvent = { offset, key, body, attempt: 0, state: 'ready', consumer: null, dueAt: 0, replayed: false };
+  offer(offset: number, key: string, body: Uint8Array, expiresAt = 0): void {
+    const item: PendingEvent = { offset, key, body, attempt: 0, state: 'ready', consumer: null, dueAt: 0, replayed: false, expiresAt };
     this.pending.set(offset, item);
     this.ready.push(item);
     this.readyCount++;
@@ -220,6 +224,12 @@ export class SubscriptionState {
     if (!this.isActive) return dead;
     while (this.redeliver.length > 0) {
       const item = this.redeliver[0]!;
+      if (item.expiresAt > 0 && item.expiresAt <= nowMs) {
+        this.redeliver.shift();
+        this.finish(item);
+        dead.push({ offset: item.offset, reason: EXPIRED, attempts: item.attempt, replayed: item.replayed });
+        continue;
+      }
       if (item.attempt >= this.spec.maxDeliveries) {
         this.redeliver.shift();
         this.finish(item);
@@ -235,6 +245,14 @@ export class SubscriptionState {
     for (let i = this.readyHead; i < this.ready.length && this.outstanding < this.spec.maxInFlight; i++) {
       const item = this.ready[i];
       if (!item) continue;
+      if (item.expiresAt > 0 && item.expiresAt <= nowMs) {
+        this.ready[i] = null;
+        this.readyCount--;
+        this.pending.delete(item.offset);
+        this.done.add(item.offset);
+        dead.push({ offset: item.offset, reason: EXPIRED, attempts: 0, replayed: false });
+        continue;
+      }
       if (this.spec.ordered) {
         const holder = this.heldKeys.get(item.key);
         if (holder !== undefined && holder !== item.offset) continue;
@@ -285,7 +303,8 @@ export class SubscriptionState {
    */
   replay(offset: number, key: string, body: Uint8Array): boolean {
     if (this.pending.has(offset)) return false;
-    const item: PendingEvent = { offset, key, body, attempt: 0, state: 'waiting', consumer: null, dueAt: 0, replayed: true };
+    // A replay is an operator's decision: it is delivered even if the event's ttl has passed.
+    const item: PendingEvent = { offset, key, body, attempt: 0, state: 'waiting', consumer: null, dueAt: 0, replayed: true, expiresAt: 0 };
     this.pending.set(offset, item);
     this.outstanding++;
     this.done.delete(offset);
