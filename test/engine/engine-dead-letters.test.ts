@@ -93,4 +93,30 @@ describe('dead letters', () => {
     await sleep(300);
     expect(after.deliveries).toEqual([]);
   });
+  it('puts many dead letters back at the pace of the window, never more outstanding than maxInFlight', async () => {
+    const engine = await harness.open({ shards: 1 });
+    for (const id of ['producer', 'reader']) engine.registerClient({ id });
+    const discardAll = new DeliveryRecorder((delivery, consumer) => consumer.discard(delivery, 'later'));
+    const first = await engine.subscribe('reader', { name: 'orders', pattern: 'orders/**', maxInFlight: 2 }, discardAll.handler);
+    for (let i = 0; i < 6; i++) await engine.publish('producer', { type: TYPE, payload: bytes(`event-${i}`) });
+    await deadLettersOnceThere(engine, 6);
+    await first.close();
+
+    const held: Delivery[] = [];
+    const holder = new DeliveryRecorder((delivery) => held.push(delivery));
+    const consumer = await engine.subscribe('reader', { name: 'orders', pattern: 'orders/**', maxInFlight: 2 }, holder.handler);
+    expect(await engine.replayDeadLetters('reader', 'orders', 'all')).toBe(6);
+    await waitFor(() => held.length === 2, 5_000, () => `${held.length} of 2 replays out`);
+    await sleep(200);
+    expect(held, 'the window bounds the replays out at once').toHaveLength(2);
+    while (holder.deliveries.length < 6) {
+      const next = held.splice(0);
+      consumer.ack(next);
+      await waitFor(() => held.length > 0 || holder.deliveries.length === 6, 5_000, () => `${holder.deliveries.length} of 6 replays delivered`);
+    }
+    consumer.ack(held.splice(0));
+    expect(holder.deliveries.map((d) => text(d.event.payload)).sort()).toEqual(Array.from({ length: 6 }, (_, i) => `event-${i}`));
+    await deadLettersOnceThere(engine, 0);
+    expect(await engine.deadLetters('reader', 'orders')).toEqual([]);
+  });
 });

@@ -34,6 +34,8 @@ export class Shard {
   private readonly log: Log;
   private readonly store: SubscriptionStore;
   private readonly deadLetters: DeadLetterStore;
+  /** Dead letters waiting to be put back, per subscription (offsets only; bounded by the list). */
+  private readonly replayQueues = new Map<string, number[]>();
   private readonly publisher: ShardPublisher;
   private readonly subscriptions = new Map<string, SubscriptionState>();
   private readonly startOffsets = new Map<string, number>();
@@ -236,14 +238,32 @@ export class Shard {
     });
   }
 
-  /** Put dead letters back into the subscription (the given offsets, or all); returns how many. */
+  /**
+   * Queue dead letters (the given offsets, or all) to go back into the subscription; returns how
+   * many were queued. They are put back as the subscription's window has room, so replaying many
+   * does not read them all into memory at once; until then they stay listed.
+   */
   replayDeadLetters(subscription: string, offsets: number[] | 'all'): { replayed: number } {
-    const state = this.subscriptionNamed(subscription);
+    this.subscriptionNamed(subscription);
+    const queue = this.replayQueues.get(subscription) ?? [];
+    const queued = new Set(queue);
     const wanted = offsets === 'all' ? this.deadLetters.list(subscription, Number.MAX_SAFE_INTEGER).map((l) => l.offset) : offsets;
-    const replayed = wanted.filter((offset) => this.deadLetters.has(subscription, offset) && this.putBack(state, offset));
-    this.deadLetters.markReplayed(subscription, replayed, Date.now());
+    const added = wanted.filter((offset) => this.deadLetters.has(subscription, offset) && !queued.has(offset));
+    if (added.length > 0) this.replayQueues.set(subscription, [...queue, ...added]);
     this.schedulePump();
-    return { replayed: replayed.length };
+    return { replayed: added.length };
+  }
+
+  /** Move queued replays into their subscriptions while their windows have room. */
+  private drainReplays(state: SubscriptionState, nowMs: number): void {
+    const queue = this.replayQueues.get(state.spec.key);
+    if (!queue) return;
+    const putBack: number[] = [];
+    for (const offset of queue.splice(0, state.outstandingRoom)) {
+      if (this.deadLetters.has(state.spec.key, offset) && this.putBack(state, offset)) putBack.push(offset);
+    }
+    if (queue.length === 0) this.replayQueues.delete(state.spec.key);
+    this.deadLetters.markReplayed(state.spec.key, putBack, nowMs);
   }
 
   /** Read one event back into a subscription as a replay. */
@@ -284,6 +304,7 @@ export class Shard {
     let more = false;
     for (const state of this.subscriptions.values()) {
       if (!state.isActive) continue;
+      this.drainReplays(state, now);
       if (this.fill(state)) more = true;
       const letters = state.dispatch(now, out);
       if (letters.length > 0) dead.push(this.deadLettered(state.spec.key, letters, now));

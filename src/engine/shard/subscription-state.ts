@@ -113,6 +113,11 @@ export class SubscriptionState {
     return this.consumers.size > 0;
   }
 
+  /** Events the window still takes as outstanding (used to pace dead-letter replays). */
+  get outstandingRoom(): number {
+    return Math.max(0, this.spec.maxInFlight - this.outstanding);
+  }
+
   /** While paused nothing is read or delivered; the backlog waits on disk, acks still count. */
   paused = false;
 
@@ -222,24 +227,32 @@ export class SubscriptionState {
   dispatch(nowMs: number, out: DeliveryPacker): DeadLetter[] {
     const dead: DeadLetter[] = [];
     if (!this.isActive) return dead;
-    while (this.redeliver.length > 0) {
-      const item = this.redeliver[0]!;
+    for (let i = 0; i < this.redeliver.length; ) {
+      const item = this.redeliver[i]!;
       if (item.expiresAt > 0 && item.expiresAt <= nowMs) {
-        this.redeliver.shift();
+        this.redeliver.splice(i, 1);
         this.finish(item);
         dead.push({ offset: item.offset, reason: EXPIRED, attempts: item.attempt, replayed: item.replayed });
         continue;
       }
       if (item.attempt >= this.spec.maxDeliveries) {
-        this.redeliver.shift();
+        this.redeliver.splice(i, 1);
         this.finish(item);
         this.deadLettered++;
         dead.push({ offset: item.offset, reason: `not acked after ${item.attempt} deliveries`, attempts: item.attempt, replayed: item.replayed });
         continue;
       }
+      // A replayed dead letter takes its key like a first delivery: it waits while another event of
+      // the key is out (redeliveries already hold their key).
+      const holder = this.spec.ordered ? this.heldKeys.get(item.key) : undefined;
+      if (holder !== undefined && holder !== item.offset) {
+        i++;
+        continue;
+      }
       const consumer = this.pickConsumer();
       if (!consumer) return dead;
-      this.redeliver.shift();
+      this.redeliver.splice(i, 1);
+      if (this.spec.ordered) this.heldKeys.set(item.key, item.offset);
       this.deliver(item, consumer, nowMs, out);
     }
     for (let i = this.readyHead; i < this.ready.length && this.outstanding < this.spec.maxInFlight; i++) {
