@@ -68,7 +68,7 @@ async function run(task: ShardTask): Promise<unknown> {
   try {
     switch (task.op) {
       case 'publish':
-        return await startThen(slot, task.seq, () => shard.publish(task.producer, task.batch));
+        return await startThen(slot, task.seq, () => shard.publish(task.batch));
       case 'subscribe':
         return shard.subscribe(task.spec);
       case 'attach':
@@ -76,7 +76,16 @@ async function run(task: ShardTask): Promise<unknown> {
       case 'detach':
         return shard.detach(task.subscription, task.consumer);
       case 'settle':
-        return shard.settle(task.acks, task.nacks);
+        return shard.settle(task);
+      case 'dead-letters':
+        return shard.listDeadLetters(task.subscription, task.limit, task.afterOffset);
+      case 'replay':
+        return shard.replayDeadLetters(task.subscription, task.offsets);
+      case 'pause':
+      case 'resume':
+        return shard.setPaused(task.subscription, task.op === 'pause');
+      case 'seek':
+        return await startThen(slot, task.seq, () => shard.seek(task.subscription, task.position));
       case 'close':
         await shard.close();
         slots.delete(task.shard);
