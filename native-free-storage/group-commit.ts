@@ -96,6 +96,19 @@ export class GroupCommit<S extends Syncable, P> {
     return this.dirty.has(file) || this.syncing.has(file);
   }
 
+  /**
+   * Whether `file` may be deleted now. Under `never` its unsynced data is already confirmed and
+   * only `flush` would sync it, so only a running fsync holds it; otherwise any pending data does.
+   */
+  canRelease(file: S): boolean {
+    return this.policy === 'never' ? !this.syncing.has(file) : !this.isDirty(file);
+  }
+
+  /** `file` is being deleted: no later fsync may touch it. */
+  forget(file: S): void {
+    this.dirty.delete(file);
+  }
+
   /** A promise that resolves once every offset below `upTo` is durable. */
   waitFor(upTo: number): Promise<void> {
     if (this.durable >= upTo) return Promise.resolve();

@@ -129,13 +129,15 @@ export abstract class IndexImage {
     this.persistedCount = count;
   }
 
-  /** Write through, flush the file, and release its descriptor (the image stays readable). */
+  /**
+   * Write through, flush the file, and release its descriptor (the image stays readable). The file
+   * exists afterwards even with no entries, so a clean reopen finds it.
+   */
   seal(): void {
     this.writeThrough();
-    if (this.fd !== null) {
-      fs.fsyncSync(this.fd);
-      this.closeFile();
-    }
+    this.openForWrite();
+    fs.fsyncSync(this.fd!);
+    this.closeFile();
   }
 
   closeFile(): void {

@@ -265,9 +265,10 @@ export class Log {
       nowMs,
       retentionMs: this.options.retentionMs,
       retentionBytes: this.options.retentionBytes,
-      deletable: (segment) => segment.sealed && !this.commit.isDirty(segment),
+      deletable: (segment) => segment.sealed && this.commit.canRelease(segment),
     });
     if (result.segmentsDeleted > 0) {
+      for (const segment of this.segments.slice(0, result.segmentsDeleted)) this.commit.forget(segment);
       this.segments = this.segments.slice(result.segmentsDeleted);
       fsyncDirectory(this.dir);
     }
@@ -297,7 +298,8 @@ export class Log {
     let bytes = 0;
     while (count < this.segments.length - 1) {
       const segment = this.segments[count]!;
-      if (segment.nextOffset > offset || !segment.sealed || this.commit.isDirty(segment)) break;
+      if (segment.nextOffset > offset || !segment.sealed || !this.commit.canRelease(segment)) break;
+      this.commit.forget(segment);
       bytes += segment.size;
       segment.delete();
       count++;
