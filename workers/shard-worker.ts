@@ -81,6 +81,8 @@ async function run(task: ShardTask): Promise<unknown> {
         return shard.listDeadLetters(task.subscription, task.limit, task.afterOffset);
       case 'replay':
         return shard.replayDeadLetters(task.subscription, task.offsets);
+      case 'trail':
+        return await startThen(slot, task.seq, () => shard.eventTrail(task.type, task.id));
       case 'pause':
       case 'resume':
         return shard.setPaused(task.subscription, task.op === 'pause');

@@ -19,6 +19,8 @@ export interface FlowSpec {
   window: number;
   /** With a subscriber acking every delivery (end to end), or publish only. */
   consume: boolean;
+  /** Keep the engine's audit trail (default true, the engine's default). */
+  trail?: boolean;
   /** Publish in batches of this many events with publishMany (window counts events); default one by one. */
   batch?: number;
   /** Unacked deliveries per shard for the subscription (the engine's default is 1000). */
@@ -126,7 +128,12 @@ export async function runFlow(spec: FlowSpec): Promise<FlowResult> {
   // Start the libuv pool before the engine (if not yet), so the threads Engine.open creates are its workers only.
   await Promise.all(Array.from({ length: 8 }, () => fs.stat(spec.dataDir)));
   const threadsBefore = readThreadTimes();
-  const engine = await Engine.open({ dataDir: spec.dataDir, fsync: 'interval', ...(spec.workers === undefined ? {} : { workers: spec.workers }) });
+  const engine = await Engine.open({
+    dataDir: spec.dataDir,
+    fsync: 'interval',
+    trail: spec.trail ?? true,
+    ...(spec.workers === undefined ? {} : { workers: spec.workers }),
+  });
   try {
     return await drive(engine, spec, newThreads(threadsBefore, readThreadTimes()));
   } finally {

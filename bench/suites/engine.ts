@@ -177,6 +177,18 @@ async function run(ctx: SuiteContext): Promise<SuiteOutput> {
     { ...base('default'), consume: true, input: many },
     TARGET_EVENTS_PER_S,
   );
+  const noTrail = await flow('inprocess_no_trail_events_per_s', `as inprocess_events_per_s, without the audit trail`, {
+    ...base('no-trail'),
+    consume: true,
+    trail: false,
+    input: many,
+  });
+  rows.push({
+    name: 'trail_cost_ratio',
+    value: Math.round((noTrail.eventsPerS / defaultRun.eventsPerS) * 1000) / 1000,
+    unit: 'ratio',
+    note: 'throughput without the audit trail / with it, in the same run (1.0 = free)',
+  });
   await flow('inprocess_batched_events_per_s', `${TYPE_COUNT} types, default workers, publishMany batches of 100, ${setup}`, {
     ...base('batched'),
     consume: true,

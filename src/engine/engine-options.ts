@@ -21,6 +21,8 @@ export interface EngineOptions {
   publishWindow?: number;
   /** Events per publish task sent to a shard at most (default 1000). */
   maxPublishBatch?: number;
+  /** Keep the audit trail of every delivery and settlement (default true). */
+  trail?: boolean;
   logger?: Logger;
 }
 
@@ -39,6 +41,7 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_EVENT_LIMITS.maxPayloadBytes,
     publishWindow: options.publishWindow ?? 1000,
     maxPublishBatch: options.maxPublishBatch ?? 1000,
+    trail: options.trail ?? true,
     logger: options.logger ?? null,
   };
 }

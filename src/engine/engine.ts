@@ -5,14 +5,23 @@ import { unpackDeliveries } from './delivery-batch.js';
 import { loadOrCreateMetadata } from './engine-metadata.js';
 import { resolveEngineOptions, type EngineOptions, type ResolvedEngineOptions } from './engine-options.js';
 import { EngineError } from './errors.js';
-import { DEFAULT_EVENT_LIMITS, DEFAULT_EVENT_PRIORITY, validatePublishInput, type ValidatedPublishInput } from './event.js';
-import { encodeEventBody, eventStreamTag } from './event-codec.js';
+import { DEFAULT_EVENT_LIMITS, DEFAULT_EVENT_PRIORITY, validateEventType, validatePublishInput, type StoredEvent, type ValidatedPublishInput } from './event.js';
+import { decodeEventBody, encodeEventBody, eventStreamTag } from './event-codec.js';
 import { newEventId } from './event-id.js';
 import { PublishBatcher, type OutcomeSink } from './publish-batcher.js';
 import { SettleBatcher } from './settle-batcher.js';
-import type { DeadLetterView, DeliveryMessage, OpenResult, ProducerIdentity } from './shard-messages.js';
+import type { DeadLetterView, DeliveryMessage, OpenResult, ProducerIdentity, TrailResult } from './shard-messages.js';
+import type { TrailEntry } from './shard/trail-log.js';
 import { ShardPool, type ShardTaskBody } from './shard-pool.js';
 import { resolveSubscriptionSpec, type StartPosition, type SubscriptionOptions } from './subscription-spec.js';
+
+/** An event with its audit trail (`engine.eventTrail`). */
+export interface EventTrail {
+  event: StoredEvent;
+  shard: number;
+  offset: number;
+  trail: TrailEntry[];
+}
 
 /** What the engine remembers of a queued publish until its outcome comes back. */
 interface PendingPublish {
@@ -62,6 +71,7 @@ export class Engine {
         dedupWindowMs: options.dedupWindowMs,
         maxDedupEntries: options.maxDedupEntries,
         maxPayloadBytes: options.maxPayloadBytes,
+        trail: options.trail,
       },
       onDeliveries: (message) => this.route(message),
       onWorkerLog: (shard, level, message) => this.log(level === 'error' ? 'error' : 'warn', message, { shard }),
@@ -279,6 +289,24 @@ export class Engine {
       return offsets ? { op: 'replay', subscription, offsets } : null;
     });
     return results.reduce((sum, result) => sum + result.replayed, 0);
+  }
+
+  /**
+   * An event and its trail, by type and id, as long as the event is retained: published (by whom,
+   * when), then each delivery (subscription, consumer, attempt) and what became of it. Engine-assigned
+   * ids are found by the time they carry; a producer's own id within the dedup window, else by
+   * scanning the type's records.
+   */
+  async eventTrail(type: string, id: string): Promise<EventTrail> {
+    if (this.closed) throw new EngineError('ENGINE_CLOSED', 'the engine is closed');
+    validateEventType(type);
+    if (typeof id !== 'string' || id.length === 0 || id.length > 255) throw new EngineError('INVALID_ARGUMENT', 'id must be a non-empty string', { field: 'id' });
+    const shard = this.shardOf(type);
+    const found = await this.pool.run<TrailResult | null>(shard, { op: 'trail', type, id });
+    if (!found) throw new EngineError('NOT_FOUND', `no retained event ${id} of type ${type}`, { field: 'id' });
+    const event = decodeEventBody(found.body);
+    const published: TrailEntry = { kind: 'published', at: event.publishedAt, client: event.sender };
+    return { event, shard, offset: found.offset, trail: [published, ...found.trail] };
   }
 
   /** Run a task about one subscription in every shard (the builder may skip a shard with null). */

@@ -2,6 +2,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { PackedDeliveries } from './delivery-batch.js';
 import type { EngineErrorJSON } from './errors.js';
 import type { StartPosition, SubscriptionSpec } from './subscription-spec.js';
+import type { TrailEntry } from './shard/trail-log.js';
 
 /**
  * The messages between the engine (main thread) and its shard workers. Every task names its shard
@@ -25,6 +26,8 @@ export interface ShardConfig {
   dedupWindowMs: number;
   maxDedupEntries: number;
   maxPayloadBytes: number;
+  /** Record the audit trail of deliveries and settlements. */
+  trail: boolean;
 }
 
 interface TaskBase {
@@ -141,6 +144,19 @@ export interface SeekTask extends TaskBase {
   position: StartPosition;
 }
 
+/** An event and its delivery trail, by type and id. Result: TrailResult | null. */
+export interface TrailTask extends TaskBase {
+  op: 'trail';
+  type: string;
+  id: string;
+}
+export interface TrailResult {
+  offset: number;
+  /** The stored event body (decode with decodeEventBody). */
+  body: Uint8Array;
+  trail: TrailEntry[];
+}
+
 /** Flush and close the shard. Result: void. */
 export interface CloseTask extends TaskBase {
   op: 'close';
@@ -156,6 +172,7 @@ export type ShardTask =
   | SeekTask
   | DeadLettersTask
   | ReplayTask
+  | TrailTask
   | CloseTask;
 
 /** Worker → engine, on the shard's port: deliveries for live consumers, packed and transferred. */

@@ -29,6 +29,12 @@ export class ShardPublisher {
     this.dedup = new DedupIndex(config.dedupWindowMs, config.maxDedupEntries);
   }
 
+  /** The offset of a recently published (type, id), from the dedup window; null if not known. */
+  recentOffset(type: string, id: string, nowMs: number): number | null {
+    const entry = this.dedup.get(type, id, nowMs);
+    return entry && entry.receipt.offset >= 0 && entry.receipt.offset < this.log.durableOffset ? entry.receipt.offset : null;
+  }
+
   /** Forget ids older than the dedup window. */
   expire(nowMs: number): void {
     this.dedup.expire(nowMs);

@@ -2,12 +2,14 @@ import path from 'node:path';
 import { Log, StorageError, type LogRecord } from '../../../native-free-storage/index.js';
 import { DeliveryPacker, type PackedDeliveries } from '../delivery-batch.js';
 import { EngineError } from '../errors.js';
-import { decodeEventBody, readEventRouting, readEventType } from '../event-codec.js';
+import { decodeEventBody, eventStreamTag, readEventId, readEventRouting, readEventType } from '../event-codec.js';
+import { eventIdTime } from '../event-id.js';
 import type { DeadLetterView, EncodedPublishBatch, PublishResult, Settlement, ShardConfig } from '../shard-messages.js';
 import { sameSubscription, type StartPosition, type SubscriptionSpec } from '../subscription-spec.js';
 import { ShardPublisher } from './shard-publisher.js';
 import { OffsetRangeSet } from './offset-range-set.js';
-import { SubscriptionState, type DeadLetter } from './subscription-state.js';
+import { EXPIRED, SubscriptionState, type DeadLetter } from './subscription-state.js';
+import { TrailLog, type TrailEntry } from './trail-log.js';
 import { DeadLetterStore } from './dead-letter-store.js';
 import { TailCache } from './tail-cache.js';
 import { BodySlab } from './body-slab.js';
@@ -15,6 +17,11 @@ import { SubscriptionStore, type DoneEntry, type StoredSubscription } from './su
 
 /** Receives a pump's deliveries, packed, with the buffers to transfer. */
 export type DeliveryEmitter = (packed: PackedDeliveries, transfer: ArrayBuffer[]) => void;
+
+/** A lookup by id scans at most this many of the type's records. */
+const MAX_LOOKUP_SCAN_RECORDS = 10_000_000;
+/** A producer may choose an id that looks like an engine id; look this far past its time. */
+const ID_TIME_SLACK_MS = 60_000;
 
 /** Records one fill may scan for one subscription before yielding to the others. */
 const FILL_BUDGET_RECORDS = 4096;
@@ -34,6 +41,7 @@ export class Shard {
   private readonly log: Log;
   private readonly store: SubscriptionStore;
   private readonly deadLetters: DeadLetterStore;
+  private readonly trail: TrailLog;
   /** Dead letters waiting to be put back, per subscription (offsets only; bounded by the list). */
   private readonly replayQueues = new Map<string, number[]>();
   private readonly publisher: ShardPublisher;
@@ -56,6 +64,7 @@ export class Shard {
     log: Log,
     store: SubscriptionStore,
     deadLetters: DeadLetterStore,
+    trail: TrailLog,
     config: ShardConfig,
     emit: DeliveryEmitter,
     onError: (error: unknown) => void,
@@ -64,6 +73,7 @@ export class Shard {
     this.log = log;
     this.store = store;
     this.deadLetters = deadLetters;
+    this.trail = trail;
     this.publisher = new ShardPublisher(id, log, this.tail, config, () => this.schedulePump());
     this.emit = emit;
     this.onError = onError;
@@ -81,7 +91,8 @@ export class Shard {
     });
     const { store, subscriptions, cursors } = await SubscriptionStore.open(path.join(dir, 'state'), config.fsync, config.fsyncIntervalMs);
     const deadLetters = await DeadLetterStore.open(path.join(dir, 'state'), config.fsync, config.fsyncIntervalMs, onError);
-    const shard = new Shard(id, log, store, deadLetters, config, emit, onError);
+    const trail = await TrailLog.open(path.join(dir, 'state'), config.trail, config.fsync, config.fsyncIntervalMs, onError);
+    const shard = new Shard(id, log, store, deadLetters, trail, config, emit, onError);
     for (const { spec, startOffset, paused } of subscriptions) {
       const cursor = cursors.get(spec.key) ?? { commit: startOffset, done: new OffsetRangeSet() };
       shard.startOffsets.set(spec.key, startOffset);
@@ -207,9 +218,13 @@ export class Shard {
       if (!state) continue;
       const { acked, replayedDone } = state.ack(offsets);
       if (acked.length > 0) done.push({ s: subscription, o: acked });
+      for (const offset of acked) this.trail.add(offset, { kind: 'acked', at: now, subscription });
       this.deadLetters.markFinished(subscription, replayedDone, now);
     }
-    for (const { subscription, offsets, delayMs } of settlement.nacks) this.subscriptions.get(subscription)?.nack(offsets, delayMs, now);
+    for (const { subscription, offsets, delayMs } of settlement.nacks) {
+      const nacked = this.subscriptions.get(subscription)?.nack(offsets, delayMs, now) ?? [];
+      for (const offset of nacked) this.trail.add(offset, { kind: 'nacked', at: now, subscription, delayMs });
+    }
     for (const { subscription, offsets, reason } of settlement.discards) {
       const state = this.subscriptions.get(subscription);
       if (!state) continue;
@@ -223,6 +238,10 @@ export class Shard {
   /** Record dead letters; returns the journal entry that marks them done for the cursor. */
   private deadLettered(subscription: string, letters: DeadLetter[], nowMs: number): DoneEntry {
     this.deadLetters.record(subscription, letters, nowMs);
+    for (const { offset, reason, attempts } of letters) {
+      const kind = reason === EXPIRED ? 'expired' : reason.startsWith('discarded: ') ? 'discarded' : 'dead-lettered';
+      this.trail.add(offset, { kind, at: nowMs, subscription, reason, attempt: attempts });
+    }
     const offsets = letters.map((l) => l.offset);
     return { s: subscription, o: offsets, d: { reason: letters[0]!.reason, offsets } };
   }
@@ -260,7 +279,10 @@ export class Shard {
     if (!queue) return;
     const putBack: number[] = [];
     for (const offset of queue.splice(0, state.outstandingRoom)) {
-      if (this.deadLetters.has(state.spec.key, offset) && this.putBack(state, offset)) putBack.push(offset);
+      if (this.deadLetters.has(state.spec.key, offset) && this.putBack(state, offset)) {
+        putBack.push(offset);
+        this.trail.add(offset, { kind: 'replayed', at: nowMs, subscription: state.spec.key });
+      }
     }
     if (queue.length === 0) this.replayQueues.delete(state.spec.key);
     this.deadLetters.markReplayed(state.spec.key, putBack, nowMs);
@@ -312,9 +334,62 @@ export class Shard {
     this.journal(dead);
     if (out.count > 0) {
       const { packed, transfer } = out.take();
+      this.recordDeliveries(packed, now);
       this.emit(packed, transfer);
     }
     if (more) this.schedulePump();
+  }
+
+  private recordDeliveries(packed: PackedDeliveries, nowMs: number): void {
+    const meta = packed.meta;
+    for (let i = 0; i < packed.count; i++) {
+      const m = i * 4;
+      this.trail.add(meta[m]!, {
+        kind: 'delivered',
+        at: nowMs,
+        attempt: meta[m + 1]!,
+        subscription: packed.subscriptions[meta[m + 2]!]!,
+        consumer: packed.consumers[meta[m + 3]!]!,
+      });
+    }
+  }
+
+  /**
+   * An event with its trail, found by type and id: from the dedup window, by the time inside an
+   * engine-assigned id, or else by scanning the type's records. Null when it is not retained.
+   */
+  async eventTrail(type: string, id: string): Promise<{ offset: number; body: Uint8Array; trail: TrailEntry[] } | null> {
+    const found = this.findEvent(type, id);
+    if (!found) return null;
+    const event = decodeEventBody(found.body);
+    const trail = await this.trail.entriesFor(found.offset, event.publishedAt);
+    return { offset: found.offset, body: new Uint8Array(found.body), trail };
+  }
+
+  private findEvent(type: string, id: string): LogRecord | null {
+    const recent = this.publisher.recentOffset(type, id, Date.now());
+    if (recent !== null) return this.readOne(recent);
+    const stream = eventStreamTag(type);
+    let from = this.log.startOffset;
+    let until = Number.POSITIVE_INFINITY;
+    if (/^[0-9A-HJKMNP-TV-Z]{26}$/.test(id)) {
+      // Engine-assigned ids carry their publish time, which is also their record's timestamp.
+      const time = eventIdTime(id);
+      from = this.log.offsetForTime(time) ?? this.log.nextOffset;
+      until = time + ID_TIME_SLACK_MS;
+    }
+    let scanned = 0;
+    while (from < this.log.durableOffset && scanned < MAX_LOOKUP_SCAN_RECORDS) {
+      const { records, nextOffset } = this.log.readBatch(from, { stream, maxRecords: 1000 });
+      for (const record of records) {
+        if (record.timestamp > until) return null;
+        if (readEventId(record.body) === id && readEventType(record.body) === type) return record;
+      }
+      scanned += records.length;
+      if (nextOffset === from) break;
+      from = nextOffset;
+    }
+    return null;
   }
 
   /** Read matching events into the subscription's read-ahead. Returns true if it stopped on its budget. */
@@ -415,5 +490,6 @@ export class Shard {
     await this.log.close();
     await this.store.close();
     await this.deadLetters.close();
+    await this.trail.close();
   }
 }

@@ -337,10 +337,12 @@ export class SubscriptionState {
   }
 
   /** Nacked deliveries come back after `delayMs` (0: at once); the attempt still counts. */
-  nack(offsets: readonly number[], delayMs: number, nowMs: number): void {
+  nack(offsets: readonly number[], delayMs: number, nowMs: number): number[] {
+    const nacked: number[] = [];
     for (const offset of offsets) {
       const item = this.pending.get(offset);
       if (!item || item.state !== 'inflight') continue;
+      nacked.push(offset);
       this.release(item);
       if (delayMs > 0) {
         item.state = 'delayed';
@@ -349,6 +351,7 @@ export class SubscriptionState {
         this.toWaiting(item);
       }
     }
+    return nacked;
   }
 
   /** Move deliveries past their ack deadline, and delayed nacks now due, to redelivery. */

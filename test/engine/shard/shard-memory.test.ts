@@ -44,6 +44,7 @@ describe('draining a backlog', () => {
       dataDir,
       fsync: 'never',
       fsyncIntervalMs: 5,
+      trail: true,
       segmentBytes: 64 * 1024 * 1024,
       dedupWindowMs: 120_000,
       maxDedupEntries: 1_000_000,
