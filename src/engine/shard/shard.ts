@@ -1,9 +1,8 @@
 import path from 'node:path';
-import { Log, StorageError, type LogRecord } from '../../../native-free-storage/index.js';
+import { Log } from '../../../native-free-storage/index.js';
 import { DeliveryPacker, type PackedDeliveries } from '../delivery-batch.js';
 import { EngineError } from '../errors.js';
-import { decodeEventBody, eventStreamTag, readEventId, readEventRouting, readEventType } from '../event-codec.js';
-import { eventIdTime } from '../event-id.js';
+import { decodeEventBody, readEventRouting } from '../event-codec.js';
 import type { DeadLetterView, EncodedPublishBatch, PublishResult, Settlement, ShardConfig } from '../shard-messages.js';
 import { sameSubscription, type StartPosition, type SubscriptionSpec } from '../subscription-spec.js';
 import { ShardPublisher } from './shard-publisher.js';
@@ -12,19 +11,14 @@ import { EXPIRED, SubscriptionState, type DeadLetter } from './subscription-stat
 import { TrailLog, type TrailEntry } from './trail-log.js';
 import { DeadLetterStore } from './dead-letter-store.js';
 import { TailCache } from './tail-cache.js';
+import { EventLookup } from './event-lookup.js';
+import { SubscriptionFeeder } from './subscription-feeder.js';
 import { BodySlab } from './body-slab.js';
 import { SubscriptionStore, type DoneEntry, type StoredSubscription } from './subscription-store.js';
 
 /** Receives a pump's deliveries, packed, with the buffers to transfer. */
 export type DeliveryEmitter = (packed: PackedDeliveries, transfer: ArrayBuffer[]) => void;
 
-/** A lookup by id scans at most this many of the type's records. */
-const MAX_LOOKUP_SCAN_RECORDS = 10_000_000;
-/** A producer may choose an id that looks like an engine id; look this far past its time. */
-const ID_TIME_SLACK_MS = 60_000;
-
-/** Records one fill may scan for one subscription before yielding to the others. */
-const FILL_BUDGET_RECORDS = 4096;
 const TICK_MS = 50;
 const SNAPSHOT_INTERVAL_MS = 2000;
 /** Recent events kept in memory for subscriptions at the head. */
@@ -51,6 +45,8 @@ export class Shard {
   private readonly packer = new DeliveryPacker();
   private readonly tail = new TailCache(TAIL_CACHE_EVENTS, TAIL_CACHE_BYTES);
   private readonly slab = new BodySlab();
+  private readonly lookup: EventLookup;
+  private readonly feeder: SubscriptionFeeder;
   private readonly onError: (error: unknown) => void;
   private pumpScheduled = false;
   private cursorsDirty = false;
@@ -75,6 +71,8 @@ export class Shard {
     this.deadLetters = deadLetters;
     this.trail = trail;
     this.publisher = new ShardPublisher(id, log, this.tail, config, () => this.schedulePump());
+    this.lookup = new EventLookup(log, this.publisher);
+    this.feeder = new SubscriptionFeeder(log, this.tail, this.slab, onError);
     this.emit = emit;
     this.onError = onError;
     this.ticker = setInterval(() => this.tick(), TICK_MS);
@@ -250,7 +248,7 @@ export class Shard {
   listDeadLetters(subscription: string, limit: number, afterOffset: number): DeadLetterView[] {
     this.subscriptionNamed(subscription);
     return this.deadLetters.list(subscription, limit, afterOffset).flatMap((letter) => {
-      const record = this.readOne(letter.offset);
+      const record = this.lookup.readOne(letter.offset);
       if (!record) return [];
       const event = decodeEventBody(record.body);
       return [{ ...letter, shard: this.id, id: event.id, type: event.type, publishedAt: event.publishedAt }];
@@ -290,16 +288,9 @@ export class Shard {
 
   /** Read one event back into a subscription as a replay. */
   private putBack(state: SubscriptionState, offset: number): boolean {
-    const record = this.readOne(offset);
+    const record = this.lookup.readOne(offset);
     if (!record) return false;
     return state.replay(offset, readEventRouting(record.body).orderingKey, this.slab.copy(record.body));
-  }
-
-  /** The record at `offset`, or null when retention removed it. */
-  private readOne(offset: number): LogRecord | null {
-    if (offset < this.log.startOffset) return null;
-    const [record] = this.log.read(offset, { maxRecords: 1 });
-    return record && record.offset === offset ? record : null;
   }
 
   private journal(done: DoneEntry[]): void {
@@ -327,7 +318,7 @@ export class Shard {
     for (const state of this.subscriptions.values()) {
       if (!state.isActive) continue;
       this.drainReplays(state, now);
-      if (this.fill(state)) more = true;
+      if (this.feeder.fill(state)) more = true;
       const letters = state.dispatch(now, out);
       if (letters.length > 0) dead.push(this.deadLettered(state.spec.key, letters, now));
     }
@@ -359,91 +350,11 @@ export class Shard {
    * engine-assigned id, or else by scanning the type's records. Null when it is not retained.
    */
   async eventTrail(type: string, id: string): Promise<{ offset: number; body: Uint8Array; trail: TrailEntry[] } | null> {
-    const found = this.findEvent(type, id);
+    const found = this.lookup.find(type, id);
     if (!found) return null;
     const event = decodeEventBody(found.body);
     const trail = await this.trail.entriesFor(found.offset, event.publishedAt);
     return { offset: found.offset, body: new Uint8Array(found.body), trail };
-  }
-
-  private findEvent(type: string, id: string): LogRecord | null {
-    const recent = this.publisher.recentOffset(type, id, Date.now());
-    if (recent !== null) return this.readOne(recent);
-    const stream = eventStreamTag(type);
-    let from = this.log.startOffset;
-    let until = Number.POSITIVE_INFINITY;
-    if (/^[0-9A-HJKMNP-TV-Z]{26}$/.test(id)) {
-      // Engine-assigned ids carry their publish time, which is also their record's timestamp.
-      const time = eventIdTime(id);
-      from = this.log.offsetForTime(time) ?? this.log.nextOffset;
-      until = time + ID_TIME_SLACK_MS;
-    }
-    let scanned = 0;
-    while (from < this.log.durableOffset && scanned < MAX_LOOKUP_SCAN_RECORDS) {
-      const { records, nextOffset } = this.log.readBatch(from, { stream, maxRecords: 1000 });
-      for (const record of records) {
-        if (record.timestamp > until) return null;
-        if (readEventId(record.body) === id && readEventType(record.body) === type) return record;
-      }
-      scanned += records.length;
-      if (nextOffset === from) break;
-      from = nextOffset;
-    }
-    return null;
-  }
-
-  /** Read matching events into the subscription's read-ahead. Returns true if it stopped on its budget. */
-  private fill(state: SubscriptionState): boolean {
-    let budget = FILL_BUDGET_RECORDS;
-    this.fillFromTail(state);
-    while (state.readRoom > 0 && state.readOffset < this.log.durableOffset) {
-      if (budget <= 0) return true;
-      let records: LogRecord[];
-      let nextOffset: number;
-      try {
-        ({ records, nextOffset } = this.log.readBatch(state.readOffset, { maxRecords: Math.min(budget, 1000) }));
-      } catch (error) {
-        if (error instanceof StorageError && error.code === 'OFFSET_OUT_OF_RANGE') {
-          // Retention removed events this subscription had not read: continue from the oldest kept.
-          this.onError(new EngineError('STORAGE_FAILED', `subscription ${state.spec.key} skipped to offset ${this.log.startOffset}: older events were removed by retention`));
-          state.readOffset = this.log.startOffset;
-          continue;
-        }
-        throw error;
-      }
-      for (let i = 0; i < records.length; i++) {
-        const record = records[i]!;
-        if (state.readRoom === 0) {
-          state.readOffset = record.offset;
-          return false;
-        }
-        budget--;
-        if (!state.matchesType(readEventType(record.body))) continue;
-        const { orderingKey, recipients, expiresAt } = readEventRouting(record.body);
-        if (!state.wants(record.offset, orderingKey, recipients)) continue;
-        // A copy: a view would pin the whole read buffer while the event waits.
-        state.offer(record.offset, orderingKey, this.slab.copy(record.body), expiresAt);
-      }
-      state.readOffset = nextOffset;
-      if (records.length === 0) break;
-    }
-    return false;
-  }
-
-  /** Feed a subscription at the head from the tail cache (no read, no copy, no checksum). */
-  private fillFromTail(state: SubscriptionState): void {
-    let i = this.tail.indexOf(state.readOffset);
-    if (i < 0) return;
-    const durable = this.log.durableOffset;
-    for (; i < this.tail.end && state.readRoom > 0; i++) {
-      const cached = this.tail.at(i)!;
-      if (cached.offset >= durable) break;
-      state.readOffset = cached.offset + 1;
-      if (!state.matchesType(cached.type)) continue;
-      const { orderingKey, recipients, expiresAt } = readEventRouting(cached.body);
-      if (!state.wants(cached.offset, orderingKey, recipients)) continue;
-      state.offer(cached.offset, orderingKey, this.slab.copy(cached.body), expiresAt);
-    }
   }
 
   /** Ack deadlines, delayed nacks, dedup expiry, periodic cursor snapshots. */
