@@ -216,12 +216,12 @@ export class Shard {
       if (!state) continue;
       const { acked, replayedDone } = state.ack(offsets);
       if (acked.length > 0) done.push({ s: subscription, o: acked });
-      for (const offset of acked) this.trail.add(offset, { kind: 'acked', at: now, subscription });
+      for (const offset of acked) this.trail.add('acked', offset, now, subscription);
       this.deadLetters.markFinished(subscription, replayedDone, now);
     }
     for (const { subscription, offsets, delayMs } of settlement.nacks) {
       const nacked = this.subscriptions.get(subscription)?.nack(offsets, delayMs, now) ?? [];
-      for (const offset of nacked) this.trail.add(offset, { kind: 'nacked', at: now, subscription, delayMs });
+      for (const offset of nacked) this.trail.add('nacked', offset, now, subscription, undefined, undefined, undefined, delayMs);
     }
     for (const { subscription, offsets, reason } of settlement.discards) {
       const state = this.subscriptions.get(subscription);
@@ -238,7 +238,7 @@ export class Shard {
     this.deadLetters.record(subscription, letters, nowMs);
     for (const { offset, reason, attempts } of letters) {
       const kind = reason === EXPIRED ? 'expired' : reason.startsWith('discarded: ') ? 'discarded' : 'dead-lettered';
-      this.trail.add(offset, { kind, at: nowMs, subscription, reason, attempt: attempts });
+      this.trail.add(kind, offset, nowMs, subscription, undefined, attempts, reason);
     }
     const offsets = letters.map((l) => l.offset);
     return { s: subscription, o: offsets, d: { reason: letters[0]!.reason, offsets } };
@@ -279,7 +279,7 @@ export class Shard {
     for (const offset of queue.splice(0, state.outstandingRoom)) {
       if (this.deadLetters.has(state.spec.key, offset) && this.putBack(state, offset)) {
         putBack.push(offset);
-        this.trail.add(offset, { kind: 'replayed', at: nowMs, subscription: state.spec.key });
+        this.trail.add('replayed', offset, nowMs, state.spec.key);
       }
     }
     if (queue.length === 0) this.replayQueues.delete(state.spec.key);
@@ -335,13 +335,7 @@ export class Shard {
     const meta = packed.meta;
     for (let i = 0; i < packed.count; i++) {
       const m = i * 4;
-      this.trail.add(meta[m]!, {
-        kind: 'delivered',
-        at: nowMs,
-        attempt: meta[m + 1]!,
-        subscription: packed.subscriptions[meta[m + 2]!]!,
-        consumer: packed.consumers[meta[m + 3]!]!,
-      });
+      this.trail.add('delivered', meta[m]!, nowMs, packed.subscriptions[meta[m + 2]!]!, packed.consumers[meta[m + 3]!]!, meta[m + 1]!);
     }
   }
 

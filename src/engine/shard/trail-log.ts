@@ -19,16 +19,29 @@ export interface TrailEntry {
   delayMs?: number;
 }
 
-/** Stored form: short keys, the event's offset in `o`. */
-interface StoredEntry {
-  k: TrailKind;
-  o: number;
-  t: number;
-  s?: string;
-  c?: string;
-  a?: number;
-  r?: string;
-  d?: number;
+const KINDS: readonly TrailKind[] = ['published', 'delivered', 'acked', 'nacked', 'discarded', 'expired', 'dead-lettered', 'replayed'];
+const KIND_CODE = new Map(KINDS.map((kind, code) => [kind, code]));
+
+/**
+ * Stored form of a batch of entries: columns of plain numbers (msgpack packs them compactly), not
+ * one object per entry (a delivery and an ack per event made per-entry objects the trail's main
+ * cost). Strings are interned per batch.
+ */
+interface StoredBatch {
+  v: 1;
+  kind: number[];
+  offset: number[];
+  at: number[];
+  /** Index into `names` of the subscription, -1 for none. */
+  subscription: number[];
+  /** Index into `names` of the consumer, -1 for none. */
+  consumer: number[];
+  /** -1 for none. */
+  attempt: number[];
+  names: string[];
+  /** Sparse: entry index -> reason / delay. */
+  reason: Record<number, string>;
+  delay: Record<number, number>;
 }
 
 /** Entries buffered at most before they are appended as one record. */
@@ -43,7 +56,16 @@ const MAX_RECORDS_PER_LOOKUP = 200_000;
  * A lookup scans the trail from the event's publish time on (records are timestamped when written).
  */
 export class TrailLog {
-  private buffered: StoredEntry[] = [];
+  private kinds: number[] = [];
+  private offsets: number[] = [];
+  private times: number[] = [];
+  private subscriptions: number[] = [];
+  private consumers: number[] = [];
+  private attempts: number[] = [];
+  private names: string[] = [];
+  private nameIndex = new Map<string, number>();
+  private reasons: Record<number, string> = {};
+  private delays: Record<number, number> = {};
   private scheduled = false;
 
   private constructor(
@@ -57,16 +79,18 @@ export class TrailLog {
     return new TrailLog(log, onError);
   }
 
-  add(offset: number, entry: TrailEntry): void {
+  add(kind: TrailKind, offset: number, at: number, subscription?: string, consumer?: string, attempt?: number, reason?: string, delayMs?: number): void {
     if (!this.log) return;
-    const stored: StoredEntry = { k: entry.kind, o: offset, t: entry.at };
-    if (entry.subscription !== undefined) stored.s = entry.subscription;
-    if (entry.consumer !== undefined) stored.c = entry.consumer;
-    if (entry.attempt !== undefined) stored.a = entry.attempt;
-    if (entry.reason !== undefined) stored.r = entry.reason;
-    if (entry.delayMs !== undefined) stored.d = entry.delayMs;
-    this.buffered.push(stored);
-    if (this.buffered.length >= MAX_BUFFERED) this.flush();
+    const i = this.kinds.length;
+    this.kinds.push(KIND_CODE.get(kind)!);
+    this.offsets.push(offset);
+    this.times.push(at);
+    this.subscriptions.push(subscription === undefined ? -1 : this.intern(subscription));
+    this.consumers.push(consumer === undefined ? -1 : this.intern(consumer));
+    this.attempts.push(attempt ?? -1);
+    if (reason !== undefined) this.reasons[i] = reason;
+    if (delayMs !== undefined) this.delays[i] = delayMs;
+    if (this.kinds.length >= MAX_BUFFERED) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
@@ -75,10 +99,40 @@ export class TrailLog {
 
   flush(): void {
     this.scheduled = false;
-    if (this.buffered.length === 0 || !this.log) return;
-    const entries = this.buffered;
-    this.buffered = [];
-    this.log.append([{ body: pack(entries) }]).catch(this.onError);
+    if (this.kinds.length === 0 || !this.log) return;
+    const batch: StoredBatch = {
+      v: 1,
+      kind: this.kinds,
+      offset: this.offsets,
+      at: this.times,
+      subscription: this.subscriptions,
+      consumer: this.consumers,
+      attempt: this.attempts,
+      names: this.names,
+      reason: this.reasons,
+      delay: this.delays,
+    };
+    this.kinds = [];
+    this.offsets = [];
+    this.times = [];
+    this.subscriptions = [];
+    this.consumers = [];
+    this.attempts = [];
+    this.names = [];
+    this.nameIndex = new Map();
+    this.reasons = {};
+    this.delays = {};
+    this.log.append([{ body: pack(batch) }]).catch(this.onError);
+  }
+
+  private intern(name: string): number {
+    let index = this.nameIndex.get(name);
+    if (index === undefined) {
+      index = this.names.length;
+      this.names.push(name);
+      this.nameIndex.set(name, index);
+    }
+    return index;
   }
 
   /** The trail of the event at `offset`, published at `publishedAt`, oldest first. */
@@ -93,14 +147,15 @@ export class TrailLog {
     let read = 0;
     for (const record of log.records(Math.max(from, log.startOffset))) {
       if (++read > MAX_RECORDS_PER_LOOKUP) break;
-      for (const stored of unpack(record.body) as StoredEntry[]) {
-        if (stored.o !== offset) continue;
-        const entry: TrailEntry = { kind: stored.k, at: stored.t };
-        if (stored.s !== undefined) entry.subscription = stored.s;
-        if (stored.c !== undefined) entry.consumer = stored.c;
-        if (stored.a !== undefined) entry.attempt = stored.a;
-        if (stored.r !== undefined) entry.reason = stored.r;
-        if (stored.d !== undefined) entry.delayMs = stored.d;
+      const batch = unpack(record.body) as StoredBatch;
+      for (let i = 0; i < batch.offset.length; i++) {
+        if (batch.offset[i] !== offset) continue;
+        const entry: TrailEntry = { kind: KINDS[batch.kind[i]!]!, at: batch.at[i]! };
+        if (batch.subscription[i]! >= 0) entry.subscription = batch.names[batch.subscription[i]!]!;
+        if (batch.consumer[i]! >= 0) entry.consumer = batch.names[batch.consumer[i]!]!;
+        if (batch.attempt[i]! >= 0) entry.attempt = batch.attempt[i]!;
+        if (batch.reason[i] !== undefined) entry.reason = batch.reason[i]!;
+        if (batch.delay[i] !== undefined) entry.delayMs = batch.delay[i]!;
         found.push(entry);
       }
     }
