@@ -1,4 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
+import { StorageError } from '../native-free-storage/index.js';
 import { EngineError } from '../src/engine/errors.js';
 import type { DeliveryMessage, ShardTask } from '../src/engine/shard-messages.js';
 import { Shard } from '../src/engine/shard/shard.js';
@@ -46,7 +47,9 @@ export default async function runShardTask(task: ShardTask): Promise<unknown> {
   try {
     return await run(task);
   } catch (error) {
-    throw error instanceof EngineError ? error.toJSON() : error;
+    if (error instanceof EngineError) throw error.toJSON();
+    if (error instanceof StorageError) throw new EngineError('STORAGE_FAILED', `${error.code}: ${error.message}`).toJSON();
+    throw error;
   }
 }
 

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { ClientRegistry, type ClientIdentity } from './client-registry.js';
 import { Consumer, type ConsumerControl, type DeliveryHandler } from './consumer.js';
 import type { Delivery, Receipt } from './delivery.js';
@@ -22,6 +23,9 @@ export interface EventTrail {
   offset: number;
   trail: TrailEntry[];
 }
+
+/** Data directories with an engine open in this process (realpath). */
+const openDataDirs = new Set<string>();
 
 /** What the engine remembers of a queued publish until its outcome comes back. */
 interface PendingPublish {
@@ -56,6 +60,7 @@ export class Engine {
   private nextConsumerId = 1;
   private closed = false;
   private openResults: OpenResult[] = [];
+  private dataDirKey = '';
 
   private constructor(options: ResolvedEngineOptions) {
     this.options = options;
@@ -84,11 +89,25 @@ export class Engine {
     }
   }
 
+  /**
+   * Open the engine on a data directory. One engine per directory: another one in this process is
+   * refused here, one in another process by the logs' locks (LOG_LOCKED, as STORAGE_FAILED).
+   */
   static async open(options: EngineOptions): Promise<Engine> {
     const resolved = resolveEngineOptions(options);
     const metadata = loadOrCreateMetadata(resolved.dataDir, resolved.shards);
+    const dir = fs.realpathSync(resolved.dataDir);
+    if (openDataDirs.has(dir)) throw new EngineError('INVALID_ARGUMENT', `an engine is already open on ${dir} in this process`, { field: 'dataDir' });
+    openDataDirs.add(dir);
     const engine = new Engine({ ...resolved, shards: metadata.shards });
-    engine.openResults = await engine.pool.start();
+    engine.dataDirKey = dir;
+    try {
+      engine.openResults = await engine.pool.start();
+    } catch (error) {
+      openDataDirs.delete(dir);
+      await engine.pool.destroy();
+      throw error instanceof EngineError ? error : new EngineError('STORAGE_FAILED', `the engine could not open ${dir}: ${String(error)}`, { cause: error });
+    }
     return engine;
   }
 
@@ -382,6 +401,10 @@ export class Engine {
     for (const publisher of this.publishers) publisher.flush();
     await Promise.all(this.settlers.map((settler) => settler.flush()));
     this.consumers.clear();
-    await this.pool.close();
+    try {
+      await this.pool.close();
+    } finally {
+      openDataDirs.delete(this.dataDirKey);
+    }
   }
 }

@@ -108,6 +108,13 @@ export class ShardPool {
     return this.routes[shard]!.opened;
   }
 
+  /** Stop the workers without closing shards (an open that failed). */
+  async destroy(): Promise<void> {
+    this.closing = true;
+    for (const route of this.routes) route.port?.close();
+    await this.piscina.destroy();
+  }
+
   async close(): Promise<void> {
     this.closing = true;
     await Promise.allSettled(this.routes.map((_, shard) => this.run(shard, { op: 'close' })));
