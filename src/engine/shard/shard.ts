@@ -240,8 +240,7 @@ export class Shard {
       const kind = reason === EXPIRED ? 'expired' : reason.startsWith('discarded: ') ? 'discarded' : 'dead-lettered';
       this.trail.add(kind, offset, nowMs, subscription, undefined, attempts, reason);
     }
-    const offsets = letters.map((l) => l.offset);
-    return { s: subscription, o: offsets, d: { reason: letters[0]!.reason, offsets } };
+    return { s: subscription, o: letters.map((l) => l.offset) };
   }
 
   /** A subscription's dead letters here, with each event's id and type (read from the log). */

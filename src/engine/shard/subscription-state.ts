@@ -79,7 +79,6 @@ export class SubscriptionState {
   private consumerOrder: string[] = [];
   private nextConsumer = 0;
   private readonly matchCache = new Map<string, boolean>();
-  deadLettered = 0;
 
   constructor(spec: SubscriptionSpec, readOffset: number, done: OffsetRangeSet) {
     this.spec = spec;
@@ -101,12 +100,6 @@ export class SubscriptionState {
     let commit = this.rewindOffset === null ? this.readOffset : Math.min(this.readOffset, this.rewindOffset);
     for (const item of this.pending.values()) if (!item.replayed && item.offset < commit) commit = item.offset;
     return commit;
-  }
-
-  get inFlight(): number {
-    let count = 0;
-    for (const slot of this.consumers.values()) count += slot.inflight;
-    return count;
   }
 
   get hasConsumers(): boolean {
@@ -238,7 +231,6 @@ export class SubscriptionState {
       if (item.attempt >= this.spec.maxDeliveries) {
         this.redeliver.splice(i, 1);
         this.finish(item);
-        this.deadLettered++;
         dead.push({ offset: item.offset, reason: `not acked after ${item.attempt} deliveries`, attempts: item.attempt, replayed: item.replayed });
         continue;
       }
@@ -304,7 +296,6 @@ export class SubscriptionState {
     for (const offset of offsets) {
       const item = this.take(offset);
       if (!item) continue;
-      this.deadLettered++;
       dead.push({ offset, reason: `discarded: ${reason}`, attempts: item.attempt, replayed: item.replayed });
     }
     return dead;

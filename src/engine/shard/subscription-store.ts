@@ -33,8 +33,6 @@ interface CursorSnapshot {
 export interface DoneEntry {
   s: string;
   o: number[];
-  /** Offsets among `o` that were dead-lettered, with the reason. */
-  d?: { reason: string; offsets: number[] };
 }
 
 const SPECS_FILE = 'subscriptions.json';
