@@ -102,6 +102,9 @@ export class SubscriptionState {
     return commit;
   }
 
+  /** Events this subscription dead-lettered here since the shard opened (for status and metrics). */
+  deadLettered = 0;
+
   get hasConsumers(): boolean {
     return this.consumers.size > 0;
   }
@@ -225,12 +228,14 @@ export class SubscriptionState {
       if (item.expiresAt > 0 && item.expiresAt <= nowMs) {
         this.redeliver.splice(i, 1);
         this.finish(item);
+        this.deadLettered++;
         dead.push({ offset: item.offset, reason: EXPIRED, attempts: item.attempt, replayed: item.replayed });
         continue;
       }
       if (item.attempt >= this.spec.maxDeliveries) {
         this.redeliver.splice(i, 1);
         this.finish(item);
+        this.deadLettered++;
         dead.push({ offset: item.offset, reason: `not acked after ${item.attempt} deliveries`, attempts: item.attempt, replayed: item.replayed });
         continue;
       }
@@ -255,6 +260,7 @@ export class SubscriptionState {
         this.readyCount--;
         this.pending.delete(item.offset);
         this.done.add(item.offset);
+        this.deadLettered++;
         dead.push({ offset: item.offset, reason: EXPIRED, attempts: 0, replayed: false });
         continue;
       }
@@ -296,6 +302,7 @@ export class SubscriptionState {
     for (const offset of offsets) {
       const item = this.take(offset);
       if (!item) continue;
+      this.deadLettered++;
       dead.push({ offset, reason: `discarded: ${reason}`, attempts: item.attempt, replayed: item.replayed });
     }
     return dead;
