@@ -24,6 +24,27 @@ export interface EventTrail {
   trail: TrailEntry[];
 }
 
+function receiptOf(pending: PendingPublish, offset: number, duplicate: boolean): Receipt {
+  return { id: pending.id, type: pending.type, offset, shard: pending.shard, duplicate };
+}
+
+/** The promise side of one `publish`: settled once, after enqueue has set `pending`. */
+class PublishWaiter implements OutcomeSink {
+  pending: PendingPublish | null = null;
+
+  constructor(
+    private readonly resolve: (receipt: Receipt) => void,
+    private readonly reject: (error: EngineError) => void,
+  ) {}
+
+  settle(_index: number, offset: number, duplicate: boolean, error: EngineError | null): void {
+    const pending = this.pending!;
+    pending.window.pending--;
+    if (error) this.reject(error);
+    else this.resolve(receiptOf(pending, offset, duplicate));
+  }
+}
+
 /** Data directories with an engine open in this process (realpath). */
 const openDataDirs = new Set<string>();
 
@@ -135,17 +156,10 @@ export class Engine {
    */
   publish(clientId: string, input: unknown): Promise<Receipt> {
     return new Promise((resolve, reject) => {
-      // Settled asynchronously, after enqueue has returned the pending publish.
-      const sink: OutcomeSink = {
-        settle: (_, outcome) => {
-          const queued = pending as PendingPublish;
-          queued.window.pending--;
-          if ('error' in outcome) reject(outcome.error);
-          else resolve(this.receiptOf(queued, outcome));
-        },
-      };
-      const pending = this.enqueue(clientId, input, sink, 0);
+      const waiter = new PublishWaiter(resolve, reject);
+      const pending = this.enqueue(clientId, input, waiter, 0);
       if (pending instanceof EngineError) reject(pending);
+      else waiter.pending = pending;
     });
   }
 
@@ -161,10 +175,10 @@ export class Engine {
       let left = inputs.length;
       if (left === 0) resolve(results);
       const sink: OutcomeSink = {
-        settle: (index, outcome) => {
+        settle: (index, offset, duplicate, error) => {
           const queued = pendings[index]!;
           queued.window.pending--;
-          results[index] = 'error' in outcome ? outcome.error : this.receiptOf(queued, outcome);
+          results[index] = error ?? receiptOf(queued, offset, duplicate);
           if (--left === 0) resolve(results);
         },
       };
@@ -179,10 +193,6 @@ export class Engine {
         }
       }
     });
-  }
-
-  private receiptOf(pending: PendingPublish, outcome: { offset: number; duplicate: boolean }): Receipt {
-    return { id: pending.id, type: pending.type, offset: outcome.offset, shard: pending.shard, duplicate: outcome.duplicate };
   }
 
   /** Validate, encode into the shard's batch and queue one event; an error refuses it synchronously. */

@@ -3,12 +3,13 @@ import type { BodyAllocator } from './event-codec.js';
 import type { ProducerIdentity, PublishResult } from './shard-messages.js';
 import type { ShardPool } from './shard-pool.js';
 
-/** What one event of a batch came to: its offset (the original one for a duplicate), or an error. */
-export type EventOutcome = { offset: number; duplicate: boolean } | { error: EngineError };
-
-/** Told what became of queued events; `index` is the one the caller gave with each event. */
+/**
+ * Told what became of queued events; `index` is the one the caller gave with each event. Either
+ * `error` is set, or `offset` (the original one for a duplicate) and `duplicate` are meaningful.
+ * Positional, not an outcome object: this runs once per published event.
+ */
 export interface OutcomeSink {
-  settle(index: number, outcome: EventOutcome): void;
+  settle(index: number, offset: number, duplicate: boolean, error: EngineError | null): void;
 }
 
 const INITIAL_BYTES = 64 * 1024;
@@ -126,11 +127,10 @@ export class PublishBatcher {
       (result) => {
         const errors = result.errors.length > 0 ? new Map(result.errors.map(([index, error]) => [index, EngineError.fromJSON(error)])) : null;
         for (let i = 0; i < sinks.length; i++) {
-          const error = errors?.get(i);
-          sinks[i]!.settle(sinkIndexes[i]!, error ? { error } : { offset: result.offsets[i]!, duplicate: result.duplicate[i] === 1 });
+          sinks[i]!.settle(sinkIndexes[i]!, result.offsets[i]!, result.duplicate[i] === 1, errors?.get(i) ?? null);
         }
       },
-      (error: EngineError) => sinks.forEach((sink, i) => sink.settle(sinkIndexes[i]!, { error })),
+      (error: EngineError) => sinks.forEach((sink, i) => sink.settle(sinkIndexes[i]!, -1, false, error)),
     );
   }
 }
