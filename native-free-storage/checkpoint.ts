@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { CHECKPOINT_FILE, CHECKPOINT_TEMP_FILE } from './file-names.js';
-import { writeFileAtomic } from './file-io.js';
+import { CHECKPOINT_FILE } from './file-names.js';
+import { writeFileAtomic, writeFileAtomicAsync } from './file-io.js';
 
 /**
  * The recovery checkpoint of a log: the last position known durable, so that recovery after a crash
@@ -63,20 +63,6 @@ export function writeCheckpoint(dir: string, checkpoint: Checkpoint): void {
   writeFileAtomic(path.join(dir, CHECKPOINT_FILE), serialize(checkpoint));
 }
 
-export async function writeCheckpointAsync(dir: string, checkpoint: Checkpoint): Promise<void> {
-  const temp = path.join(dir, CHECKPOINT_TEMP_FILE);
-  const handle = await fs.promises.open(temp, 'w', 0o644);
-  try {
-    await handle.writeFile(serialize(checkpoint));
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.promises.rename(temp, path.join(dir, CHECKPOINT_FILE));
-  const dirHandle = await fs.promises.open(dir, 'r');
-  try {
-    await dirHandle.sync();
-  } finally {
-    await dirHandle.close();
-  }
+export function writeCheckpointAsync(dir: string, checkpoint: Checkpoint): Promise<void> {
+  return writeFileAtomicAsync(path.join(dir, CHECKPOINT_FILE), serialize(checkpoint));
 }

@@ -71,3 +71,22 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   fs.renameSync(temp, file);
   fsyncDirectory(path.dirname(file));
 }
+
+/** `writeFileAtomic` off the calling thread's critical path (for periodic writes such as checkpoints). */
+export async function writeFileAtomicAsync(file: string, data: string | Uint8Array): Promise<void> {
+  const temp = `${file}.tmp`;
+  const handle = await fs.promises.open(temp, 'w', 0o644);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.promises.rename(temp, file);
+  const dir = await fs.promises.open(path.dirname(file), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}

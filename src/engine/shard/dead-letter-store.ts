@@ -57,7 +57,11 @@ export class DeadLetterStore {
     if (letters.length === 0) return;
     // One entry per reason keeps entries small and the common case (one reason per batch) one entry.
     const byReason = new Map<string, DeadLetter[]>();
-    for (const letter of letters) byReason.set(letter.reason, [...(byReason.get(letter.reason) ?? []), letter]);
+    for (const letter of letters) {
+      const group = byReason.get(letter.reason);
+      if (group) group.push(letter);
+      else byReason.set(letter.reason, [letter]);
+    }
     for (const [reason, group] of byReason) {
       this.write({ k: 'd', s: subscription, o: group.map((l) => l.offset), r: reason, a: group.map((l) => l.attempts), t: nowMs });
     }

@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { StorageError, type Log } from '../../../native-free-storage/index.js';
 import { EngineError } from '../errors.js';
 import type { StoredEvent } from '../event.js';
-import { decodeEventBody, eventStreamTag } from '../event-codec.js';
+import { decodeEventBody, eventStreamTag, readEventId, readEventType } from '../event-codec.js';
 import { publicKeyFromRaw, verifyEventSignature } from '../signing.js';
 import type { EncodedPublishBatch, ProducerIdentity, PublishResult, ShardConfig } from '../shard-messages.js';
 import { DedupIndex } from './dedup-index.js';
@@ -47,8 +47,9 @@ export class ShardPublisher {
     if (fromTime === null) return;
     const from = Math.max(fromTime, this.log.durableOffset - config.maxDedupEntries, this.log.startOffset);
     for (const record of this.log.records(from)) {
-      const event = decodeEventBody(record.body);
-      this.dedup.add({ id: event.id, type: event.type, offset: record.offset, shard: this.id, duplicate: true }, event.publishedAt, null);
+      // Only type and id are needed; a record's timestamp is its event's publishedAt.
+      const receipt = { id: readEventId(record.body), type: readEventType(record.body), offset: record.offset, shard: this.id, duplicate: true };
+      this.dedup.add(receipt, record.timestamp, null);
     }
   }
 
