@@ -23,6 +23,8 @@ export interface EngineOptions {
   maxPublishBatch?: number;
   /** Keep the audit trail of every delivery and settlement (default true). */
   trail?: boolean;
+  /** Trail bytes kept per shard; the oldest go first (default 1 GiB). */
+  trailRetentionBytes?: number;
   logger?: Logger;
 }
 
@@ -42,6 +44,7 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     publishWindow: options.publishWindow ?? 1000,
     maxPublishBatch: options.maxPublishBatch ?? 1000,
     trail: options.trail ?? true,
+    trailRetentionBytes: options.trailRetentionBytes ?? 1024 * 1024 * 1024,
     logger: options.logger ?? null,
   };
 }

@@ -98,6 +98,7 @@ export class Engine {
         maxDedupEntries: options.maxDedupEntries,
         maxPayloadBytes: options.maxPayloadBytes,
         trail: options.trail,
+        trailRetentionBytes: options.trailRetentionBytes,
       },
       onDeliveries: (message) => this.route(message),
       onWorkerLog: (shard, level, message) => this.log(level === 'error' ? 'error' : 'warn', message, { shard }),

@@ -28,6 +28,8 @@ export interface ShardConfig {
   maxPayloadBytes: number;
   /** Record the audit trail of deliveries and settlements. */
   trail: boolean;
+  /** Bytes of trail a shard keeps at most (oldest dropped first). */
+  trailRetentionBytes: number;
 }
 
 interface TaskBase {

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeliveryRecorder, waitFor } from '../helpers/engine-deliveries.js';
 import { EngineHarness, bytes, expectEngineError, text } from '../helpers/engine-harness.js';
@@ -58,6 +60,24 @@ describe('audit trail', () => {
     await new Promise((resolve) => setTimeout(resolve, 120));
     const { event, offset, trail } = await engine.eventTrail('orders/paid', 'invoice-9');
     expect({ id: event.id, offset, payload: text(event.payload) }).toEqual({ id: 'invoice-9', offset: target.offset, payload: 'target' });
+    expect(trail.map((e) => e.kind)).toEqual(['published']);
+  });
+  it('keeps at most trailRetentionBytes of trail per shard, dropping the oldest', async () => {
+    const dataDir = await harness.dataDir();
+    const engine = await harness.open({ dataDir, shards: 1, trailRetentionBytes: 256 * 1024 });
+    for (const id of ['producer', 'reader']) engine.registerClient({ id });
+    const reader = new DeliveryRecorder();
+    await engine.subscribe('reader', { name: 'audit', pattern: 'orders/**' }, reader.handler);
+    const first = await engine.publish('producer', { type: 'orders/paid', payload: bytes('first') });
+    for (let round = 0; round < 40; round++) {
+      await engine.publishMany('producer', Array.from({ length: 500 }, () => ({ type: 'orders/paid', payload: bytes('x') })));
+      await waitFor(() => reader.acked.size === 1 + (round + 1) * 500, 10_000, () => `${reader.acked.size} acked`);
+    }
+    const trailDir = path.join(dataDir, 'shards', '0', 'state', 'trail');
+    const bytesOnDisk = fs.readdirSync(trailDir).filter((f) => f.endsWith('.log')).reduce((sum, f) => sum + fs.statSync(path.join(trailDir, f)).size, 0);
+    expect(bytesOnDisk).toBeLessThanOrEqual(256 * 1024 + 64 * 1024);
+    // The oldest event's deliveries fell out of the bounded trail; its publication is still known.
+    const { trail } = await engine.eventTrail('orders/paid', first.id);
     expect(trail.map((e) => e.kind)).toEqual(['published']);
   });
 });

@@ -89,7 +89,7 @@ export class Shard {
     });
     const { store, subscriptions, cursors } = await SubscriptionStore.open(path.join(dir, 'state'), config.fsync, config.fsyncIntervalMs);
     const deadLetters = await DeadLetterStore.open(path.join(dir, 'state'), config.fsync, config.fsyncIntervalMs, onError);
-    const trail = await TrailLog.open(path.join(dir, 'state'), config.trail, config.fsync, config.fsyncIntervalMs, onError);
+    const trail = await TrailLog.open(path.join(dir, 'state'), config.trail, config.trailRetentionBytes, config.fsync, config.fsyncIntervalMs, onError);
     const shard = new Shard(id, log, store, deadLetters, trail, config, emit, onError);
     for (const { spec, startOffset, paused } of subscriptions) {
       const cursor = cursors.get(spec.key) ?? { commit: startOffset, done: new OffsetRangeSet() };

@@ -73,9 +73,20 @@ export class TrailLog {
     private readonly onError: (error: unknown) => void,
   ) {}
 
-  /** With `enabled` false nothing is recorded (and lookups return no entries). */
-  static async open(dir: string, enabled: boolean, fsync: FsyncPolicy, fsyncIntervalMs: number, onError: (error: unknown) => void): Promise<TrailLog> {
-    const log = enabled ? await Log.open(path.join(dir, 'trail'), { fsync, fsyncIntervalMs, segmentBytes: 16 * 1024 * 1024 }) : null;
+  /**
+   * With `enabled` false nothing is recorded (and lookups return no entries). The trail keeps at
+   * most `retentionBytes` on disk: its oldest segments go first, so old events lose their trail.
+   */
+  static async open(
+    dir: string,
+    enabled: boolean,
+    retentionBytes: number,
+    fsync: FsyncPolicy,
+    fsyncIntervalMs: number,
+    onError: (error: unknown) => void,
+  ): Promise<TrailLog> {
+    const segmentBytes = Math.max(64 * 1024, Math.min(16 * 1024 * 1024, Math.floor(retentionBytes / 4)));
+    const log = enabled ? await Log.open(path.join(dir, 'trail'), { fsync, fsyncIntervalMs, segmentBytes, retentionBytes }) : null;
     return new TrailLog(log, onError);
   }
 

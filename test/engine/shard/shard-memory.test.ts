@@ -45,6 +45,7 @@ describe('draining a backlog', () => {
       fsync: 'never',
       fsyncIntervalMs: 5,
       trail: true,
+      trailRetentionBytes: 64 * 1024 * 1024,
       segmentBytes: 64 * 1024 * 1024,
       dedupWindowMs: 120_000,
       maxDedupEntries: 1_000_000,
