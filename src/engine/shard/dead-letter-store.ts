@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { pack, unpack } from 'msgpackr';
-import { Log, type FsyncPolicy } from '../../../native-free-storage/index.js';
+import fs from 'node:fs';
+import { Log, writeFileAtomic, type FsyncPolicy } from '../../../native-free-storage/index.js';
 import type { DeadLetter } from './subscription-state.js';
 
 /** A dead letter of one subscription in one shard. */
@@ -23,28 +24,52 @@ interface Entry {
   t: number;
 }
 
-/** Dead letters listed per subscription and shard at most; older ones stay in the journal only. */
+/** Journal entries after which the journal is folded into a snapshot. */
+const COMPACT_AFTER_ENTRIES = 10_000;
+const SNAPSHOT_FILE = 'dead-letters.json';
+
+interface Snapshot {
+  journalNext: number;
+  dead: Record<string, DeadLetterInfo[]>;
+  replaying: Record<string, number[]>;
+}
+
+/** Dead letters listed per subscription and shard at most; the oldest are forgotten first. */
 export const MAX_DEAD_LETTERS_LISTED = 100_000;
 
 /**
  * The dead letters of a shard's subscriptions: events that reached maxDeliveries or were discarded,
  * with reason and attempts, until replayed. A journal (our own log, same fsync policy) records each
- * change; opening replays it. Replayed events are tracked until they leave the subscription again,
- * so a restart puts back the ones still owed.
+ * change; opening loads the last snapshot and replays the journal after it. Replayed events are
+ * tracked until they leave the subscription again, so a restart puts back the ones still owed.
  */
 export class DeadLetterStore {
   private readonly dead = new Map<string, Map<number, DeadLetterInfo>>();
   private readonly replaying = new Map<string, Set<number>>();
 
+  private writtenSinceSnapshot = 0;
+  private compacting = false;
+
   private constructor(
     private readonly journal: Log,
+    private readonly snapshotFile: string,
     private readonly onError: (error: unknown) => void,
   ) {}
 
   static async open(dir: string, fsync: FsyncPolicy, fsyncIntervalMs: number, onError: (error: unknown) => void): Promise<DeadLetterStore> {
-    const journal = await Log.open(path.join(dir, 'dead-letters'), { fsync, fsyncIntervalMs, segmentBytes: 4 * 1024 * 1024 });
-    const store = new DeadLetterStore(journal, onError);
-    for (const record of journal.records(journal.startOffset)) store.apply(unpack(record.body) as Entry);
+    // Small segments: whole segments are what a snapshot lets go of.
+    const journal = await Log.open(path.join(dir, 'dead-letters'), { fsync, fsyncIntervalMs, segmentBytes: 1024 * 1024 });
+    const store = new DeadLetterStore(journal, path.join(dir, SNAPSHOT_FILE), onError);
+    let from = journal.startOffset;
+    if (fs.existsSync(store.snapshotFile)) {
+      const snapshot = JSON.parse(fs.readFileSync(store.snapshotFile, 'utf8')) as Snapshot;
+      for (const [subscription, letters] of Object.entries(snapshot.dead)) {
+        store.dead.set(subscription, new Map(letters.map((letter) => [letter.offset, letter])));
+      }
+      for (const [subscription, offsets] of Object.entries(snapshot.replaying)) store.replaying.set(subscription, new Set(offsets));
+      from = Math.max(from, snapshot.journalNext);
+    }
+    for (const record of journal.records(from)) store.apply(unpack(record.body) as Entry);
     return store;
   }
 
@@ -82,20 +107,8 @@ export class DeadLetterStore {
     return letters.slice(0, limit);
   }
 
-  count(subscription: string): number {
-    return this.dead.get(subscription)?.size ?? 0;
-  }
-
   has(subscription: string, offset: number): boolean {
     return this.dead.get(subscription)?.has(offset) ?? false;
-  }
-
-  /** Forget a subscription's letters whose events retention removed. */
-  dropBelow(subscription: string, offset: number): number[] {
-    const letters = this.dead.get(subscription);
-    const gone = letters ? [...letters.keys()].filter((o) => o < offset) : [];
-    for (const o of gone) letters!.delete(o);
-    return gone;
   }
 
   close(): Promise<void> {
@@ -106,6 +119,30 @@ export class DeadLetterStore {
     this.apply(entry);
     // Not awaited: like acks, a lost entry after a crash costs a redelivery or a stale listing, never an event.
     this.journal.append([{ body: pack(entry) }]).catch(this.onError);
+    if (++this.writtenSinceSnapshot >= COMPACT_AFTER_ENTRIES && !this.compacting) void this.compact();
+  }
+
+  /**
+   * Fold the journal into a snapshot of the current letters and owed replays, then delete the
+   * journal segments it covers, so the journal's size follows the number of dead letters, not of
+   * everything that ever happened.
+   */
+  private async compact(): Promise<void> {
+    this.compacting = true;
+    try {
+      await this.journal.flush();
+      // Collected in the same synchronous step as journalNext: the snapshot covers exactly the entries below it.
+      const snapshot: Snapshot = { journalNext: this.journal.nextOffset, dead: {}, replaying: {} };
+      for (const [subscription, letters] of this.dead) snapshot.dead[subscription] = [...letters.values()];
+      for (const [subscription, offsets] of this.replaying) snapshot.replaying[subscription] = [...offsets];
+      this.writtenSinceSnapshot = 0;
+      writeFileAtomic(this.snapshotFile, JSON.stringify(snapshot));
+      this.journal.deleteBefore(snapshot.journalNext);
+    } catch (error) {
+      this.onError(error);
+    } finally {
+      this.compacting = false;
+    }
   }
 
   private apply(entry: Entry): void {
