@@ -10,6 +10,7 @@ import { renderTable } from './harness/table.js';
 const SUITES = [
   'storage',
   'engine',
+  'delivery',
 ] as const;
 
 const USAGE = `usage: npm run bench -- [suite ...] [--quick] [--dir <path>]

@@ -6,6 +6,10 @@ export interface ConsumerControl {
   ack(consumer: Consumer, delivery: Delivery): void;
   nack(consumer: Consumer, delivery: Delivery, delayMs: number): void;
   discard(consumer: Consumer, delivery: Delivery, reason: string): void;
+  /** Bring the delivery back after `delayMs`, durably, without counting an attempt. */
+  defer(consumer: Consumer, delivery: Delivery, delayMs: number): void;
+  /** Longest defer accepted, ms. */
+  maxDeferMs(): number;
   close(consumer: Consumer): Promise<void>;
 }
 
@@ -44,6 +48,20 @@ export class Consumer {
       throw new EngineError('INVALID_ARGUMENT', 'delayMs must be an integer from 0 to 86400000', { field: 'delayMs' });
     }
     for (const delivery of this.own(deliveries)) this.control.nack(this, delivery, delayMs);
+  }
+
+  /**
+   * Bring these deliveries back after `delayMs`, without counting it as a failure. Durable: the
+   * return survives restarts and killed workers. The delivery is settled here; when due, a copy of
+   * the event comes back (new offset, attempt 1). In an ordered subscription deferring releases
+   * the key, so later events of the key may go first.
+   */
+  defer(deliveries: Delivery | readonly Delivery[], delayMs: number): void {
+    const maxMs = this.control.maxDeferMs();
+    if (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > maxMs) {
+      throw new EngineError('INVALID_ARGUMENT', `delayMs must be an integer from 0 to ${maxMs}, got ${JSON.stringify(delayMs)}`, { field: 'delayMs' });
+    }
+    for (const delivery of this.own(deliveries)) this.control.defer(this, delivery, delayMs);
   }
 
   /**

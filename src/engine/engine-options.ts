@@ -17,6 +17,8 @@ export interface EngineOptions {
   /** Ids remembered per shard at most; the oldest go first (default 1,000,000). */
   maxDedupEntries?: number;
   maxPayloadBytes?: number;
+  /** Furthest ahead an event may be scheduled or a delivery deferred (default 30 days). */
+  maxScheduleMs?: number;
   /** Unconfirmed publishes per producer; more are refused with a retryable OVERLOADED (default 1000). */
   publishWindow?: number;
   /** Events per publish task sent to a shard at most (default 1000). */
@@ -41,6 +43,7 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     dedupWindowMs: options.dedupWindowMs ?? 120_000,
     maxDedupEntries: options.maxDedupEntries ?? 1_000_000,
     maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_EVENT_LIMITS.maxPayloadBytes,
+    maxScheduleMs: options.maxScheduleMs ?? DEFAULT_EVENT_LIMITS.maxScheduleMs,
     publishWindow: options.publishWindow ?? 1000,
     maxPublishBatch: options.maxPublishBatch ?? 1000,
     trail: options.trail ?? true,

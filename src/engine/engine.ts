@@ -48,6 +48,13 @@ class PublishWaiter implements OutcomeSink {
 /** Data directories with an engine open in this process (realpath). */
 const openDataDirs = new Set<string>();
 
+/** When a scheduled event is due (0: deliver at once; a deliverAt already past is at once too). */
+function scheduledTime(event: ValidatedPublishInput, now: number): number {
+  if (event.delayMs !== undefined) return event.delayMs > 0 ? now + event.delayMs : 0;
+  if (event.deliverAt !== undefined) return event.deliverAt > now ? event.deliverAt : 0;
+  return 0;
+}
+
 /** What the engine remembers of a queued publish until its outcome comes back. */
 interface PendingPublish {
   id: string;
@@ -85,7 +92,7 @@ export class Engine {
 
   private constructor(options: ResolvedEngineOptions) {
     this.options = options;
-    this.eventLimits = { ...DEFAULT_EVENT_LIMITS, maxPayloadBytes: options.maxPayloadBytes };
+    this.eventLimits = { ...DEFAULT_EVENT_LIMITS, maxPayloadBytes: options.maxPayloadBytes, maxScheduleMs: options.maxScheduleMs };
     this.pool = new ShardPool({
       workers: options.workers,
       shards: options.shards,
@@ -235,8 +242,8 @@ export class Engine {
           publishedAt: now,
           recipients: event.recipients ?? null,
           signature: event.signature ?? null,
-          priority: DEFAULT_EVENT_PRIORITY,
-          deliverAt: 0,
+          priority: event.priority ?? DEFAULT_EVENT_PRIORITY,
+          deliverAt: scheduledTime(event, now),
           expiresAt: event.ttlMs === undefined ? 0 : now + event.ttlMs,
         },
         publisher.allocate,
@@ -355,6 +362,8 @@ export class Engine {
     ack: (consumer, delivery) => this.settlers[delivery.shard]?.ack(consumer.subscription, delivery.offset),
     nack: (consumer, delivery, delayMs) => this.settlers[delivery.shard]?.nack(consumer.subscription, delivery.offset, delayMs),
     discard: (consumer, delivery, reason) => this.settlers[delivery.shard]?.discard(consumer.subscription, delivery.offset, reason),
+    defer: (consumer, delivery, delayMs) => this.settlers[delivery.shard]?.defer(consumer.subscription, delivery.offset, delayMs),
+    maxDeferMs: () => this.options.maxScheduleMs,
     close: async (consumer) => {
       this.consumers.delete(consumer.id);
       if (this.closed) return;

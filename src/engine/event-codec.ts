@@ -207,6 +207,17 @@ export function readEventRouting(body: Uint8Array): EventRouting {
   return { orderingKey, recipients, expiresAt };
 }
 
+/** Priority and due time (0: not scheduled), read from their fixed places. */
+export function readEventSchedule(body: Uint8Array): { priority: number; deliverAt: number } {
+  const r = new BodyReader(body);
+  r.version();
+  r.skip(r.u8()); // type
+  r.skip(r.u8()); // id
+  const priority = r.u8();
+  r.skip(1 + 8); // flags, publishedAt
+  return { priority, deliverAt: r.u64() };
+}
+
 /** The event id, without decoding the rest of the body. */
 export function readEventId(body: Uint8Array): string {
   const r = new BodyReader(body);

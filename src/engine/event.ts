@@ -11,6 +11,12 @@ export interface PublishInput {
   signature?: Uint8Array;
   /** Not delivered after this many ms from publishing: dropped and recorded as expired. */
   ttlMs?: number;
+  /** 0-9, 9 most urgent; default 4. */
+  priority?: number;
+  /** Deliver this many ms after publishing (not with deliverAt). */
+  delayMs?: number;
+  /** Deliver at this time, ms since the epoch (not with delayMs); a time already past delivers at once. */
+  deliverAt?: number;
 }
 
 /** A publish input that passed `validatePublishInput`: a fresh object holding only known fields. */
@@ -27,6 +33,8 @@ export interface EventLimits {
   maxRecipients: number;
   /** Longest ttlMs accepted. */
   maxTtlMs: number;
+  /** Furthest ahead an event may be scheduled (delayMs, deliverAt) or a delivery deferred. */
+  maxScheduleMs: number;
 }
 
 export const DEFAULT_EVENT_LIMITS: Readonly<EventLimits> = Object.freeze({
@@ -37,6 +45,7 @@ export const DEFAULT_EVENT_LIMITS: Readonly<EventLimits> = Object.freeze({
   maxIdBytes: 128,
   maxRecipients: 256,
   maxTtlMs: 30 * 24 * 60 * 60 * 1000,
+  maxScheduleMs: 30 * 24 * 60 * 60 * 1000,
 });
 
 /** Full event as stored and delivered. `sender` is set by the engine from the authenticated client. */
@@ -65,7 +74,7 @@ export const SIGNATURE_BYTES = 64;
 export const DEFAULT_EVENT_PRIORITY = 4;
 export const MAX_EVENT_PRIORITY = 9;
 
-const PUBLISH_FIELDS: ReadonlySet<string> = new Set(['type', 'id', 'payload', 'headers', 'key', 'recipients', 'signature', 'ttlMs']);
+const PUBLISH_FIELDS: ReadonlySet<string> = new Set(['type', 'id', 'payload', 'headers', 'key', 'recipients', 'signature', 'ttlMs', 'priority', 'delayMs', 'deliverAt']);
 const ENGINE_SET_FIELDS: ReadonlySet<string> = new Set(['sender', 'publishedAt']);
 
 const SLASH = 0x2f;
@@ -140,7 +149,39 @@ export function validatePublishInput(input: unknown, limits: EventLimits = DEFAU
   if (source.recipients !== undefined) result.recipients = validateRecipients(source.recipients, limits);
   if (source.signature !== undefined) result.signature = validateSignature(source.signature);
   if (source.ttlMs !== undefined) result.ttlMs = validateTtl(source.ttlMs, limits);
+  if (source.priority !== undefined) result.priority = validatePriority(source.priority);
+  if (source.delayMs !== undefined && source.deliverAt !== undefined) {
+    throw invalid('deliverAt', 'give delayMs or deliverAt, not both');
+  }
+  if (source.delayMs !== undefined) result.delayMs = validateDelay(source.delayMs, 'delayMs', limits);
+  if (source.deliverAt !== undefined) result.deliverAt = validateDeliverAt(source.deliverAt, limits);
   return result;
+}
+
+function validatePriority(priority: unknown): number {
+  if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 0 || priority > MAX_EVENT_PRIORITY) {
+    throw invalid('priority', `priority must be an integer from 0 to ${MAX_EVENT_PRIORITY}, got ${JSON.stringify(priority)}`);
+  }
+  return priority;
+}
+
+/** A delay in ms, 0 to maxScheduleMs. */
+function validateDelay(delayMs: unknown, field: string, limits: EventLimits): number {
+  if (typeof delayMs !== 'number' || !Number.isInteger(delayMs) || delayMs < 0 || delayMs > limits.maxScheduleMs) {
+    throw invalid(field, `${field} must be an integer from 0 to ${limits.maxScheduleMs}, got ${JSON.stringify(delayMs)}`);
+  }
+  return delayMs;
+}
+
+function validateDeliverAt(deliverAt: unknown, limits: EventLimits): number {
+  if (typeof deliverAt !== 'number' || !Number.isInteger(deliverAt) || deliverAt < 0) {
+    throw invalid('deliverAt', `deliverAt must be a time in ms since the epoch, got ${JSON.stringify(deliverAt)}`);
+  }
+  // Checked against the clock here; the engine stamps the publish a moment later, which only shortens the delay.
+  if (deliverAt > Date.now() + limits.maxScheduleMs) {
+    throw invalid('deliverAt', `deliverAt must be at most ${limits.maxScheduleMs} ms ahead`);
+  }
+  return deliverAt;
 }
 
 function validateTtl(ttlMs: unknown, limits: EventLimits): number {

@@ -1,13 +1,14 @@
 import type { ShardPool } from './shard-pool.js';
 
 /**
- * Gathers one shard's acks, nacks and discards of the same event-loop turn into one settle task. Settling is
+ * Gathers one shard's acks, nacks, discards and defers of the same event-loop turn into one settle task. Settling is
  * fire-and-forget for consumers: a lost ack only means a redelivery (at-least-once).
  */
 export class SettleBatcher {
   private acks = new Map<string, number[]>();
   private nacks: Array<{ subscription: string; offsets: number[]; delayMs: number }> = [];
   private discards: Array<{ subscription: string; offsets: number[]; reason: string }> = [];
+  private defers: Array<{ subscription: string; offsets: number[]; dueAt: number; delayMs: number }> = [];
   private scheduled = false;
 
   constructor(
@@ -36,6 +37,11 @@ export class SettleBatcher {
     this.schedule();
   }
 
+  defer(subscription: string, offset: number, delayMs: number): void {
+    this.defers.push({ subscription, offsets: [offset], dueAt: Date.now() + delayMs, delayMs });
+    this.schedule();
+  }
+
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
@@ -44,13 +50,15 @@ export class SettleBatcher {
 
   flush(): Promise<unknown> {
     this.scheduled = false;
-    if (this.acks.size === 0 && this.nacks.length === 0 && this.discards.length === 0) return Promise.resolve();
+    if (this.acks.size === 0 && this.nacks.length === 0 && this.discards.length === 0 && this.defers.length === 0) return Promise.resolve();
     const acks = [...this.acks].map(([subscription, offsets]) => ({ subscription, offsets }));
     const nacks = this.nacks;
     const discards = this.discards;
+    const defers = this.defers;
     this.acks = new Map();
     this.nacks = [];
     this.discards = [];
-    return this.pool.run(this.shard, { op: 'settle', acks, nacks, discards }).catch(this.onError);
+    this.defers = [];
+    return this.pool.run(this.shard, { op: 'settle', acks, nacks, discards, defers }).catch(this.onError);
   }
 }

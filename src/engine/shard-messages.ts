@@ -97,7 +97,7 @@ export interface ConsumerTask extends TaskBase {
   credits: number;
 }
 
-/** Acks, nacks and discards, batched. Result: void. Unknown or stale offsets are ignored (at-least-once). */
+/** Acks, nacks, discards and defers, batched. Result: void. Unknown or stale offsets are ignored (at-least-once). */
 export interface SettleTask extends TaskBase, Settlement {
   op: 'settle';
 }
@@ -105,6 +105,8 @@ export interface Settlement {
   acks: Array<{ subscription: string; offsets: number[] }>;
   nacks: Array<{ subscription: string; offsets: number[]; delayMs: number }>;
   discards: Array<{ subscription: string; offsets: number[]; reason: string }>;
+  /** Deliveries to bring back at `dueAt` (ms since the epoch), `delayMs` after the consumer asked. */
+  defers: Array<{ subscription: string; offsets: number[]; dueAt: number; delayMs: number }>;
 }
 
 /** List a subscription's dead letters in this shard, by offset. Result: DeadLetterView[]. */

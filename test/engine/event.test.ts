@@ -38,6 +38,7 @@ describe('DEFAULT_EVENT_LIMITS', () => {
       maxIdBytes: 128,
       maxRecipients: 256,
       maxTtlMs: 30 * 24 * 60 * 60 * 1000,
+      maxScheduleMs: 30 * 24 * 60 * 60 * 1000,
     });
     expect(Object.isFrozen(DEFAULT_EVENT_LIMITS)).toBe(true);
   });
@@ -205,7 +206,7 @@ describe('validatePublishInput', () => {
   });
 
   it('applies custom limits', () => {
-    const limits: EventLimits = { maxPayloadBytes: 2, maxHeaders: 1, maxHeaderBytes: 4, maxKeyBytes: 3, maxIdBytes: 5, maxRecipients: 1, maxTtlMs: 10 };
+    const limits: EventLimits = { maxPayloadBytes: 2, maxHeaders: 1, maxHeaderBytes: 4, maxKeyBytes: 3, maxIdBytes: 5, maxRecipients: 1, maxTtlMs: 10, maxScheduleMs: 10 };
     expectRefused({ type: 't', payload }, 'payload', /at most 2 bytes/, limits);
     expectRefused({ type: 't', payload: new Uint8Array(1), headers: { a: 'b', c: 'd' } }, 'headers', /at most 1 entries/, limits);
     expectRefused({ type: 't', payload: new Uint8Array(1), headers: { ab: 'cde' } }, 'headers', /at most 4 bytes/, limits);

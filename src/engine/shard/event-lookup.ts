@@ -2,6 +2,7 @@ import type { Log, LogRecord } from '../../../native-free-storage/index.js';
 import { eventStreamTag, readEventId, readEventType } from '../event-codec.js';
 import { eventIdTime } from '../event-id.js';
 import type { ShardPublisher } from './shard-publisher.js';
+import { RecordKind } from './record-kind.js';
 
 /** A lookup by id scans at most this many of the type's records. */
 const MAX_LOOKUP_SCAN_RECORDS = 10_000_000;
@@ -43,6 +44,8 @@ export class EventLookup {
       const { records, nextOffset } = this.log.readBatch(from, { stream, maxRecords: 1000 });
       for (const record of records) {
         if (record.timestamp > until) return null;
+        // Copies of scheduled events share the type's tag; the original is the event.
+        if (record.attributes !== RecordKind.EVENT && record.attributes !== RecordKind.SCHEDULED) continue;
         if (readEventId(record.body) === id && readEventType(record.body) === type) return record;
       }
       scanned += records.length;

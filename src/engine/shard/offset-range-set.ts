@@ -81,6 +81,32 @@ export class OffsetRangeSet {
     if (this.starts.length > 0 && this.starts[0]! < offset) this.starts[0] = offset;
   }
 
+  /** Forget every offset in [from, to). */
+  dropBetween(from: number, to: number): void {
+    if (to <= from) return;
+    const starts: number[] = [];
+    const ends: number[] = [];
+    for (let i = 0; i < this.starts.length; i++) {
+      const start = this.starts[i]!;
+      const end = this.ends[i]!;
+      if (end <= from || start >= to) {
+        starts.push(start);
+        ends.push(end);
+        continue;
+      }
+      if (start < from) {
+        starts.push(start);
+        ends.push(from);
+      }
+      if (end > to) {
+        starts.push(to);
+        ends.push(end);
+      }
+    }
+    this.starts = starts;
+    this.ends = ends;
+  }
+
   toJSON(): Array<[number, number]> {
     return this.starts.map((start, i) => [start, this.ends[i]!]);
   }

@@ -2,13 +2,24 @@ import type { KeyObject } from 'node:crypto';
 import { StorageError, type Log } from '../../../native-free-storage/index.js';
 import { EngineError } from '../errors.js';
 import type { StoredEvent } from '../event.js';
-import { decodeEventBody, eventStreamTag, readEventId, readEventType } from '../event-codec.js';
+import { decodeEventBody, eventStreamTag, readEventId, readEventSchedule, readEventType } from '../event-codec.js';
 import { publicKeyFromRaw, verifyEventSignature } from '../signing.js';
 import type { EncodedPublishBatch, ProducerIdentity, PublishResult, ShardConfig } from '../shard-messages.js';
 import { DedupIndex } from './dedup-index.js';
+import { RecordKind, recordKind } from './record-kind.js';
 import type { TailCache } from './tail-cache.js';
 
 const MAX_CACHED_KEYS = 10_000;
+
+/** An appended event record, with what indexing it needs (priority lanes, the schedule). */
+export interface StoredRecord {
+  body: Uint8Array;
+  timestamp: number;
+  stream: number;
+  attributes: number;
+  priority: number;
+  deliverAt: number;
+}
 
 /**
  * The publish path of one shard: dedup by (type, id), signature verification, the append, and the
@@ -23,8 +34,8 @@ export class ShardPublisher {
     private readonly log: Log,
     private readonly tail: TailCache,
     private readonly config: ShardConfig,
-    /** Called after events became durable (deliveries can go out). */
-    private readonly onStored: () => void,
+    /** Called after events became durable (deliveries can go out), with their records. */
+    private readonly onStored: (base: number, records: readonly StoredRecord[]) => void,
   ) {
     this.dedup = new DedupIndex(config.dedupWindowMs, config.maxDedupEntries);
   }
@@ -47,6 +58,8 @@ export class ShardPublisher {
     if (fromTime === null) return;
     const from = Math.max(fromTime, this.log.durableOffset - config.maxDedupEntries, this.log.startOffset);
     for (const record of this.log.records(from)) {
+      const kind = recordKind(record.attributes);
+      if (kind !== RecordKind.EVENT && kind !== RecordKind.SCHEDULED) continue;
       // Only type and id are needed; a record's timestamp is its event's publishedAt.
       const receipt = { id: readEventId(record.body), type: readEventType(record.body), offset: record.offset, shard: this.id, duplicate: true };
       this.dedup.add(receipt, record.timestamp, null);
@@ -63,7 +76,7 @@ export class ShardPublisher {
     const result: PublishResult = { offsets: new Float64Array(count).fill(Number.NaN), duplicate: new Uint8Array(count), errors: [] };
     const waits: Array<Promise<void>> = [];
     const accepted: number[] = [];
-    const records: Array<{ body: Uint8Array; timestamp: number; stream: number }> = [];
+    const records: StoredRecord[] = [];
     // Offsets are known before the append settles (appends are sequential), so a repeat of an id
     // inside this batch, or in the next one while this one waits for its fsync, is caught too.
     const base = this.log.nextOffset;
@@ -94,7 +107,9 @@ export class ShardPublisher {
       // Engine-assigned ids are new by construction: only producer ids need remembering.
       if (batch.producerIds[i]) this.dedup.add({ id, type, offset: base + accepted.length, shard: this.id, duplicate: true }, now, durable);
       accepted.push(i);
-      records.push({ body, timestamp: batch.times[i]!, stream: eventStreamTag(type) });
+      const { priority, deliverAt } = readEventSchedule(body);
+      const attributes = deliverAt > 0 ? RecordKind.SCHEDULED : RecordKind.EVENT;
+      records.push({ body, timestamp: batch.times[i]!, stream: eventStreamTag(type), attributes, priority, deliverAt });
     }
     let stored = true;
     if (records.length > 0) {
@@ -103,9 +118,9 @@ export class ShardPublisher {
         accepted.forEach((index, j) => {
           result.offsets[index] = base + j;
           // A view into the transferred batch buffer: the cache's byte bound bounds what it pins.
-          this.tail.add(base + j, batch.types[index]!, records[j]!.body);
+          this.tail.add(base + j, batch.types[index]!, records[j]!.body, records[j]!.attributes);
         });
-        this.onStored();
+        this.onStored(base, records);
       } catch (cause) {
         stored = false;
         const error = storageRefusal(cause).toJSON();

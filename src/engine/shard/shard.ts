@@ -2,14 +2,19 @@ import path from 'node:path';
 import { Log } from '../../../native-free-storage/index.js';
 import { DeliveryPacker, type PackedDeliveries } from '../delivery-batch.js';
 import { EngineError } from '../errors.js';
-import { decodeEventBody, readEventRouting } from '../event-codec.js';
+import { decodeEventBody, readEventType } from '../event-codec.js';
 import type { DeadLetterView, EncodedPublishBatch, PublishResult, Settlement, ShardConfig } from '../shard-messages.js';
 import { sameSubscription, type StartPosition, type SubscriptionSpec } from '../subscription-spec.js';
-import { ShardPublisher } from './shard-publisher.js';
+import { ShardPublisher, type StoredRecord } from './shard-publisher.js';
+import { Scheduler, type FiredCopies } from './scheduler.js';
+import { eventBodyOf, RecordKind } from './record-kind.js';
+import { PriorityLanes } from './priority-lanes.js';
+import { indexLanes, rebuildLanes } from './lane-indexing.js';
 import { OffsetRangeSet } from './offset-range-set.js';
-import { EXPIRED, SubscriptionState, type DeadLetter } from './subscription-state.js';
+import { SubscriptionState } from './subscription-state.js';
 import { TrailLog, type TrailEntry } from './trail-log.js';
 import { DeadLetterStore } from './dead-letter-store.js';
+import { ShardDeadLetters } from './shard-dead-letters.js';
 import { TailCache } from './tail-cache.js';
 import { EventLookup } from './event-lookup.js';
 import { SubscriptionFeeder } from './subscription-feeder.js';
@@ -34,10 +39,10 @@ export class Shard {
   readonly id: number;
   private readonly log: Log;
   private readonly store: SubscriptionStore;
-  private readonly deadLetters: DeadLetterStore;
+  private readonly deadLetters: ShardDeadLetters;
   private readonly trail: TrailLog;
-  /** Dead letters waiting to be put back, per subscription (offsets only; bounded by the list). */
-  private readonly replayQueues = new Map<string, number[]>();
+  private readonly scheduler: Scheduler;
+  private readonly lanes: PriorityLanes;
   private readonly publisher: ShardPublisher;
   private readonly subscriptions = new Map<string, SubscriptionState>();
   private readonly startOffsets = new Map<string, number>();
@@ -52,6 +57,7 @@ export class Shard {
   private cursorsDirty = false;
   private snapshotRunning: Promise<void> | null = null;
   private lastSnapshotMs = Date.now();
+  private lastScheduleCheckpointMs = Date.now();
   private readonly ticker: NodeJS.Timeout;
   private closed = false;
 
@@ -61,6 +67,8 @@ export class Shard {
     store: SubscriptionStore,
     deadLetters: DeadLetterStore,
     trail: TrailLog,
+    scheduler: Scheduler,
+    lanes: PriorityLanes,
     config: ShardConfig,
     emit: DeliveryEmitter,
     onError: (error: unknown) => void,
@@ -68,11 +76,14 @@ export class Shard {
     this.id = id;
     this.log = log;
     this.store = store;
-    this.deadLetters = deadLetters;
+
     this.trail = trail;
-    this.publisher = new ShardPublisher(id, log, this.tail, config, () => this.schedulePump());
+    this.scheduler = scheduler;
+    this.lanes = lanes;
+    this.publisher = new ShardPublisher(id, log, this.tail, config, (base, records) => this.stored(base, records));
     this.lookup = new EventLookup(log, this.publisher);
-    this.feeder = new SubscriptionFeeder(log, this.tail, this.slab, onError);
+    this.deadLetters = new ShardDeadLetters(id, deadLetters, this.lookup, trail, this.slab);
+    this.feeder = new SubscriptionFeeder(log, lanes, this.tail, this.slab, onError);
     this.emit = emit;
     this.onError = onError;
     this.ticker = setInterval(() => this.tick(), TICK_MS);
@@ -90,21 +101,45 @@ export class Shard {
     const { store, subscriptions, cursors } = await SubscriptionStore.open(path.join(dir, 'state'), config.fsync, config.fsyncIntervalMs);
     const deadLetters = await DeadLetterStore.open(path.join(dir, 'state'), config.fsync, config.fsyncIntervalMs, onError);
     const trail = await TrailLog.open(path.join(dir, 'state'), config.trail, config.trailRetentionBytes, config.fsync, config.fsyncIntervalMs, onError);
-    const shard = new Shard(id, log, store, deadLetters, trail, config, emit, onError);
+    let shard: Shard | null = null;
+    const scheduler = await Scheduler.open(path.join(dir, 'state', 'schedule'), log, (fired) => shard?.fired(fired), onError);
+    const lanes = await PriorityLanes.open(path.join(dir, 'lanes'));
+    await rebuildLanes(lanes, log);
+    shard = new Shard(id, log, store, deadLetters, trail, scheduler, lanes, config, emit, onError);
     for (const { spec, startOffset, paused } of subscriptions) {
-      const cursor = cursors.get(spec.key) ?? { commit: startOffset, done: new OffsetRangeSet() };
+      const cursor = cursors.get(spec.key) ?? { commit: startOffset, done: new OffsetRangeSet(), lanes: {} };
       shard.startOffsets.set(spec.key, startOffset);
-      const state = new SubscriptionState(spec, Math.max(cursor.commit, log.startOffset), cursor.done);
+      const state = new SubscriptionState(spec, Math.max(cursor.commit, log.startOffset), cursor.done, startOffset, cursor.lanes);
       state.paused = paused ?? false;
       shard.subscriptions.set(spec.key, state);
     }
     shard.publisher.rebuildDedup(Date.now());
-    // Replayed dead letters not yet done when the shard stopped go back into their subscriptions.
-    for (const [subscription, offsets] of deadLetters.owed()) {
-      const state = shard.subscriptions.get(subscription);
-      if (state) for (const offset of offsets) shard.putBack(state, offset);
-    }
+    shard.deadLetters.restoreOwed(shard.subscriptions);
     return shard;
+  }
+
+  /** Events just stored by a publish: index what is scheduled, deliver the rest. */
+  private stored(base: number, records: readonly StoredRecord[]): void {
+    this.scheduler.observe(base, records);
+    indexLanes(this.lanes, base, records);
+    this.schedulePump();
+  }
+
+  /** Copies of scheduled or deferred deliveries came due and were appended. */
+  private fired({ base, records, rootOffsets }: FiredCopies): void {
+    const now = Date.now();
+    records.forEach((record, i) => {
+      const eventBody = eventBodyOf(record.attributes, record.body)!;
+      this.tail.add(base + i, readEventType(eventBody.body), record.body, RecordKind.FIRED);
+      this.trail.add('due', rootOffsets[i]!, now, eventBody.subscription || undefined, undefined, undefined, undefined, undefined, base + i);
+    });
+    indexLanes(this.lanes, base, records);
+    this.schedulePump();
+  }
+
+  /** Scheduled and deferred deliveries waiting, and how many of them are in memory. */
+  get scheduled(): { pending: number; inMemory: number } {
+    return { pending: this.scheduler.pending, inMemory: this.scheduler.inMemory };
   }
 
   get recovery() {
@@ -143,7 +178,7 @@ export class Shard {
       return { created: false };
     }
     const start = this.resolveStart(spec);
-    this.subscriptions.set(spec.key, new SubscriptionState(spec, start, new OffsetRangeSet()));
+    this.subscriptions.set(spec.key, new SubscriptionState(spec, start, new OffsetRangeSet(), start, this.lanePositions(start)));
     this.startOffsets.set(spec.key, start);
     this.saveSubscriptions();
     return { created: true };
@@ -160,11 +195,18 @@ export class Shard {
   async seek(subscription: string, position: StartPosition): Promise<{ offset: number }> {
     const state = this.subscriptionNamed(subscription);
     const offset = this.resolvePosition(position);
-    state.seek(offset);
+    state.seek(offset, this.lanePositions(offset));
     await this.snapshotRunning;
     await this.snapshot();
     this.schedulePump();
     return { offset };
+  }
+
+  /** Where each lane's entries for log offsets from `offset` on begin. */
+  private lanePositions(offset: number): Record<number, number> {
+    const positions: Record<number, number> = {};
+    for (const priority of this.lanes.priorities) positions[priority] = this.lanes.positionFor(priority, offset);
+    return positions;
   }
 
   private resolveStart(spec: SubscriptionSpec): number {
@@ -214,10 +256,10 @@ export class Shard {
     for (const { subscription, offsets } of settlement.acks) {
       const state = this.subscriptions.get(subscription);
       if (!state) continue;
-      const { acked, replayedDone } = state.ack(offsets);
-      if (acked.length > 0) done.push({ s: subscription, o: acked });
+      const { acked, keys, replayedDone } = state.ack(offsets);
+      if (keys.length > 0) done.push({ s: subscription, o: keys });
       for (const offset of acked) this.trail.add('acked', offset, now, subscription);
-      this.deadLetters.markFinished(subscription, replayedDone, now);
+      this.deadLetters.finished(subscription, replayedDone, now);
     }
     for (const { subscription, offsets, delayMs } of settlement.nacks) {
       const nacked = this.subscriptions.get(subscription)?.nack(offsets, delayMs, now) ?? [];
@@ -227,69 +269,52 @@ export class Shard {
       const state = this.subscriptions.get(subscription);
       if (!state) continue;
       const letters = state.discard(offsets, reason);
-      if (letters.length > 0) done.push(this.deadLettered(subscription, letters, now));
+      if (letters.length > 0) done.push(this.deadLetters.record(subscription, letters, now));
+    }
+    for (const { subscription, offsets, dueAt, delayMs } of settlement.defers) {
+      const state = this.subscriptions.get(subscription);
+      if (state) this.defer(state, offsets, dueAt, delayMs);
     }
     this.journal(done);
     this.schedulePump();
   }
 
-  /** Record dead letters; returns the journal entry that marks them done for the cursor. */
-  private deadLettered(subscription: string, letters: DeadLetter[], nowMs: number): DoneEntry {
-    this.deadLetters.record(subscription, letters, nowMs);
-    for (const { offset, reason, attempts } of letters) {
-      const kind = reason === EXPIRED ? 'expired' : reason.startsWith('discarded: ') ? 'discarded' : 'dead-lettered';
-      this.trail.add(kind, offset, nowMs, subscription, undefined, attempts, reason);
-    }
-    return { s: subscription, o: letters.map((l) => l.offset) };
+  /** Deferred deliveries count as done only once their return is durably scheduled. */
+  private defer(state: SubscriptionState, offsets: number[], dueAt: number, delayMs: number): void {
+    const deferring = state.defer(offsets);
+    if (deferring.length === 0) return;
+    const subscription = state.spec.key;
+    this.scheduler
+      .defer(deferring.map((eventOffset) => ({ subscription, eventOffset, dueAt })))
+      .then(() => {
+        const { finished, keys } = state.deferred(deferring);
+        const at = Date.now();
+        for (const offset of finished) this.trail.add('deferred', offset, at, subscription, undefined, undefined, undefined, delayMs);
+        this.journal([{ s: subscription, o: keys }]);
+        this.schedulePump();
+      })
+      .catch((error) => {
+        state.deferFailed(deferring);
+        this.onError(error);
+        this.schedulePump();
+      });
   }
 
   /** A subscription's dead letters here, with each event's id and type (read from the log). */
   listDeadLetters(subscription: string, limit: number, afterOffset: number): DeadLetterView[] {
     this.subscriptionNamed(subscription);
-    return this.deadLetters.list(subscription, limit, afterOffset).flatMap((letter) => {
-      const record = this.lookup.readOne(letter.offset);
-      if (!record) return [];
-      const event = decodeEventBody(record.body);
-      return [{ ...letter, shard: this.id, id: event.id, type: event.type, publishedAt: event.publishedAt }];
-    });
+    return this.deadLetters.list(subscription, limit, afterOffset);
   }
 
   /**
    * Queue dead letters (the given offsets, or all) to go back into the subscription; returns how
-   * many were queued. They are put back as the subscription's window has room, so replaying many
-   * does not read them all into memory at once; until then they stay listed.
+   * many were queued. Until they are put back they stay listed.
    */
   replayDeadLetters(subscription: string, offsets: number[] | 'all'): { replayed: number } {
     this.subscriptionNamed(subscription);
-    const queue = this.replayQueues.get(subscription) ?? [];
-    const queued = new Set(queue);
-    const wanted = offsets === 'all' ? this.deadLetters.list(subscription, Number.MAX_SAFE_INTEGER).map((l) => l.offset) : offsets;
-    const added = wanted.filter((offset) => this.deadLetters.has(subscription, offset) && !queued.has(offset));
-    if (added.length > 0) this.replayQueues.set(subscription, [...queue, ...added]);
+    const replayed = this.deadLetters.queueReplay(subscription, offsets);
     this.schedulePump();
-    return { replayed: added.length };
-  }
-
-  /** Move queued replays into their subscriptions while their windows have room. */
-  private drainReplays(state: SubscriptionState, nowMs: number): void {
-    const queue = this.replayQueues.get(state.spec.key);
-    if (!queue) return;
-    const putBack: number[] = [];
-    for (const offset of queue.splice(0, state.outstandingRoom)) {
-      if (this.deadLetters.has(state.spec.key, offset) && this.putBack(state, offset)) {
-        putBack.push(offset);
-        this.trail.add('replayed', offset, nowMs, state.spec.key);
-      }
-    }
-    if (queue.length === 0) this.replayQueues.delete(state.spec.key);
-    this.deadLetters.markReplayed(state.spec.key, putBack, nowMs);
-  }
-
-  /** Read one event back into a subscription as a replay. */
-  private putBack(state: SubscriptionState, offset: number): boolean {
-    const record = this.lookup.readOne(offset);
-    if (!record) return false;
-    return state.replay(offset, readEventRouting(record.body).orderingKey, this.slab.copy(record.body));
+    return { replayed };
   }
 
   private journal(done: DoneEntry[]): void {
@@ -316,10 +341,10 @@ export class Shard {
     let more = false;
     for (const state of this.subscriptions.values()) {
       if (!state.isActive) continue;
-      this.drainReplays(state, now);
+      this.deadLetters.drain(state, now);
       if (this.feeder.fill(state)) more = true;
       const letters = state.dispatch(now, out);
-      if (letters.length > 0) dead.push(this.deadLettered(state.spec.key, letters, now));
+      if (letters.length > 0) dead.push(this.deadLetters.record(state.spec.key, letters, now));
     }
     this.journal(dead);
     if (out.count > 0) {
@@ -350,7 +375,7 @@ export class Shard {
     return { offset: found.offset, body: new Uint8Array(found.body), trail };
   }
 
-  /** Ack deadlines, delayed nacks, dedup expiry, periodic cursor snapshots. */
+  /** Ack deadlines, delayed nacks, dedup expiry, periodic cursor snapshots and schedule checkpoints. */
   private tick(): void {
     if (this.closed) return;
     const now = Date.now();
@@ -358,6 +383,11 @@ export class Shard {
     this.publisher.expire(now);
     this.schedulePump();
     if (this.cursorsDirty && !this.snapshotRunning && now - this.lastSnapshotMs >= SNAPSHOT_INTERVAL_MS) void this.snapshot();
+    if (now - this.lastScheduleCheckpointMs >= SNAPSHOT_INTERVAL_MS) {
+      this.lastScheduleCheckpointMs = now;
+      this.scheduler.checkpoint().catch((error) => this.onError(error));
+      this.lanes.checkpoint().catch((error) => this.onError(error));
+    }
   }
 
   private snapshot(): Promise<void> {
@@ -391,6 +421,9 @@ export class Shard {
     clearInterval(this.ticker);
     await this.snapshotRunning;
     await this.store.snapshot(() => new Map([...this.subscriptions].map(([key, state]) => [key, state.cursor()])));
+    await this.scheduler.close();
+    await this.lanes.checkpoint();
+    await this.lanes.close();
     await this.log.close();
     await this.store.close();
     await this.deadLetters.close();

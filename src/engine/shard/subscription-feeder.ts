@@ -1,21 +1,32 @@
 import { StorageError, type Log, type LogRecord } from '../../../native-free-storage/index.js';
 import { EngineError } from '../errors.js';
-import { readEventRouting, readEventType } from '../event-codec.js';
+import { DEFAULT_EVENT_PRIORITY } from '../event.js';
+import { readEventRouting, readEventSchedule, readEventType } from '../event-codec.js';
 import type { BodySlab } from './body-slab.js';
-import type { SubscriptionState } from './subscription-state.js';
+import type { PriorityLanes } from './priority-lanes.js';
+import { decodeScheduleHeader, RecordKind, recordKind } from './record-kind.js';
+import { laneKey, MAIN_RANK, type SubscriptionState } from './subscription-state.js';
 import type { TailCache } from './tail-cache.js';
 
 /** Records one fill may scan for one subscription before yielding to the others. */
 const FILL_BUDGET_RECORDS = 4096;
+/** Lane entries one fill reads per lane at most. */
+const LANE_READ_MAX = 1000;
 
 /**
  * Refills subscriptions' read-ahead: from the tail cache when they are at the head, else from the
  * log, taking only events they want (type, recipients, not done, key not held) and copying their
- * bodies out of the read buffers.
+ * bodies out of the read buffers. Scheduled events and defer markers are passed over in place:
+ * their FIRED copies are delivered when due (a copy for one subscription only to that one).
+ *
+ * Priorities: the lanes above the default are read first, then the main scan (which passes over
+ * events of other priorities: their lanes have them), then the lanes below. An ordered
+ * subscription reads everything in the main scan.
  */
 export class SubscriptionFeeder {
   constructor(
     private readonly log: Log,
+    private readonly lanes: PriorityLanes,
     private readonly tail: TailCache,
     private readonly slab: BodySlab,
     private readonly onError: (error: unknown) => void,
@@ -23,6 +34,44 @@ export class SubscriptionFeeder {
 
   /** Read matching events into the subscription's read-ahead. Returns true if it stopped on its budget. */
   fill(state: SubscriptionState): boolean {
+    if (!state.usesLanes) return this.fillMain(state);
+    const priorities = this.lanes.priorities;
+    for (const priority of priorities) if (priority > DEFAULT_EVENT_PRIORITY) this.fillLane(state, priority);
+    const more = this.fillMain(state);
+    for (const priority of priorities) if (priority < DEFAULT_EVENT_PRIORITY) this.fillLane(state, priority);
+    return more;
+  }
+
+  /** Read a lane's entries into the read-ahead while it has room for their rank. */
+  private fillLane(state: SubscriptionState, priority: number): void {
+    const rank = 9 - priority;
+    let room = state.roomFor(rank);
+    if (room === 0) return;
+    let position = state.laneRead[priority] ?? this.lanes.positionFor(priority, state.startOffset);
+    const durable = this.log.durableOffset;
+    for (const entry of this.lanes.read(priority, position, Math.min(room, LANE_READ_MAX))) {
+      if (entry.mainOffset >= durable || room === 0) break;
+      position = entry.position + 1;
+      const key = laneKey(priority, entry.position);
+      if (state.done.has(key)) continue;
+      const cached = this.tail.at(this.tail.indexOf(entry.mainOffset));
+      if (cached && cached.offset === entry.mainOffset) {
+        if (this.consider(state, entry.mainOffset, cached.attributes, cached.body, cached.type, rank, entry.position, key)) room--;
+        continue;
+      }
+      const record = this.readOne(entry.mainOffset);
+      if (record && this.consider(state, record.offset, record.attributes, record.body, null, rank, entry.position, key)) room--;
+    }
+    state.laneRead[priority] = position;
+  }
+
+  private readOne(offset: number): LogRecord | null {
+    if (offset < this.log.startOffset) return null; // retention removed it
+    const [record] = this.log.read(offset, { maxRecords: 1 });
+    return record && record.offset === offset ? record : null;
+  }
+
+  private fillMain(state: SubscriptionState): boolean {
     let budget = FILL_BUDGET_RECORDS;
     this.fillFromTail(state);
     while (state.readRoom > 0 && state.readOffset < this.log.durableOffset) {
@@ -47,11 +96,7 @@ export class SubscriptionFeeder {
           return false;
         }
         budget--;
-        if (!state.matchesType(readEventType(record.body))) continue;
-        const { orderingKey, recipients, expiresAt } = readEventRouting(record.body);
-        if (!state.wants(record.offset, orderingKey, recipients)) continue;
-        // A copy: a view would pin the whole read buffer while the event waits.
-        state.offer(record.offset, orderingKey, this.slab.copy(record.body), expiresAt);
+        this.consider(state, record.offset, record.attributes, record.body, null);
       }
       state.readOffset = nextOffset;
       if (records.length === 0) break;
@@ -59,7 +104,7 @@ export class SubscriptionFeeder {
     return false;
   }
 
-  /** Feed a subscription at the head from the tail cache (no read, no copy, no checksum). */
+  /** Feed a subscription at the head from the tail cache (no read, no checksum). */
   private fillFromTail(state: SubscriptionState): void {
     let i = this.tail.indexOf(state.readOffset);
     if (i < 0) return;
@@ -68,10 +113,39 @@ export class SubscriptionFeeder {
       const cached = this.tail.at(i)!;
       if (cached.offset >= durable) break;
       state.readOffset = cached.offset + 1;
-      if (!state.matchesType(cached.type)) continue;
-      const { orderingKey, recipients, expiresAt } = readEventRouting(cached.body);
-      if (!state.wants(cached.offset, orderingKey, recipients)) continue;
-      state.offer(cached.offset, orderingKey, this.slab.copy(cached.body), expiresAt);
+      this.consider(state, cached.offset, cached.attributes, cached.body, cached.type);
     }
+  }
+
+  /**
+   * Offer one record to the subscription if it is an event it wants; `lanePos` >= 0 when it was
+   * found through a lane. Returns whether it was taken.
+   */
+  private consider(
+    state: SubscriptionState,
+    offset: number,
+    attributes: number,
+    body: Uint8Array,
+    type: string | null,
+    rank = MAIN_RANK,
+    lanePos = -1,
+    doneKey = offset,
+  ): boolean {
+    let event = body;
+    if (attributes !== RecordKind.EVENT) {
+      const kind = recordKind(attributes);
+      if (kind !== RecordKind.FIRED) return false;
+      const header = decodeScheduleHeader(body);
+      if (header.subscription !== '' && header.subscription !== state.spec.key) return false;
+      event = body.subarray(header.bodyStart);
+      type = null;
+    }
+    if (!state.matchesType(type ?? readEventType(event))) return false;
+    if (lanePos < 0 && state.usesLanes && readEventSchedule(event).priority !== DEFAULT_EVENT_PRIORITY) return false;
+    const { orderingKey, recipients, expiresAt } = readEventRouting(event);
+    if (!state.wants(offset, orderingKey, recipients, doneKey)) return false;
+    // A copy: a view would pin the whole read buffer while the event waits.
+    state.offer(offset, orderingKey, this.slab.copy(event), expiresAt, rank, lanePos, doneKey);
+    return true;
   }
 }

@@ -1,12 +1,35 @@
 import type { DeliveryPacker } from '../delivery-batch.js';
+import { DEFAULT_EVENT_PRIORITY as DEFAULT_PRIORITY } from '../event.js';
 import { TypePattern } from '../type-pattern.js';
 import type { SubscriptionSpec } from '../subscription-spec.js';
 import { OffsetRangeSet } from './offset-range-set.js';
+import { ReadyQueue, ScanStep } from './ready-queue.js';
 
-type PendingState = 'ready' | 'inflight' | 'waiting' | 'delayed';
+type PendingState = 'ready' | 'inflight' | 'waiting' | 'delayed' | 'deferring';
+
+/**
+ * Drain order of a subscription's sources: rank = 9 - priority. Priorities other than the default
+ * are read from their lanes; rank 5 (priority 4) is the main scan of the log, which in ordered mode
+ * reads every priority (order per key wins over priority there).
+ */
+export const MAIN_RANK = 9 - DEFAULT_PRIORITY;
+const RANKS = 10;
+/** Lane positions are kept done under their own keys, above any log offset. */
+const LANE_KEY_BASE = 2 ** 48;
+
+/** The done-set key of position `position` of priority `priority`'s lane. */
+export function laneKey(priority: number, position: number): number {
+  return LANE_KEY_BASE * (priority + 1) + position;
+}
 
 interface PendingEvent {
   offset: number;
+  /** Where it was read from: MAIN_RANK, or 9 - priority for a lane. */
+  rank: number;
+  /** Its lane position; -1 when read by the main scan (or put back by a replay). */
+  lanePos: number;
+  /** What marks it done: the offset (main scan) or its lane key. */
+  doneKey: number;
   /** Ordering key: the event's key, else its type. */
   key: string;
   /** The stored event body, in its own buffer. */
@@ -31,6 +54,8 @@ interface ConsumerSlot {
 
 export interface DeadLetter {
   offset: number;
+  /** Its done-set key (for the journal). */
+  key: number;
   reason: string;
   /** Deliveries it had. */
   attempts: number;
@@ -69,9 +94,11 @@ export class SubscriptionState {
   /** Done offsets at or above the commit point (acked, dead-lettered, or recovered as such). */
   readonly done: OffsetRangeSet;
   private readonly pending = new Map<number, PendingEvent>();
-  private ready: Array<PendingEvent | null> = [];
-  private readyHead = 0;
-  private readyCount = 0;
+  private readonly ready = new ReadyQueue<PendingEvent>(RANKS);
+  /** Next lane position to read, by priority (unset: from the subscription's start). */
+  readonly laneRead: Array<number | undefined> = new Array(RANKS);
+  /** Where the subscription started in this shard (a lane's first read begins there). */
+  readonly startOffset: number;
   private redeliver: PendingEvent[] = [];
   private outstanding = 0;
   private readonly heldKeys = new Map<string, number>();
@@ -80,11 +107,18 @@ export class SubscriptionState {
   private nextConsumer = 0;
   private readonly matchCache = new Map<string, boolean>();
 
-  constructor(spec: SubscriptionSpec, readOffset: number, done: OffsetRangeSet) {
+  constructor(spec: SubscriptionSpec, readOffset: number, done: OffsetRangeSet, startOffset: number, lanes: Record<string, number> = {}) {
     this.spec = spec;
     this.pattern = new TypePattern(spec.pattern);
     this.readOffset = readOffset;
     this.done = done;
+    this.startOffset = startOffset;
+    for (const [priority, position] of Object.entries(lanes)) this.laneRead[Number(priority)] = position;
+  }
+
+  /** Whether priorities other than the default come from lanes (not in ordered mode). */
+  get usesLanes(): boolean {
+    return !this.spec.ordered;
   }
 
   /**
@@ -98,7 +132,16 @@ export class SubscriptionState {
     // A full pass (pending is bounded by twice the window): rewound reads and replays insert out of
     // offset order, so the first key is not always the lowest.
     let commit = this.rewindOffset === null ? this.readOffset : Math.min(this.readOffset, this.rewindOffset);
-    for (const item of this.pending.values()) if (!item.replayed && item.offset < commit) commit = item.offset;
+    for (const item of this.pending.values()) if (!item.replayed && item.lanePos < 0 && item.offset < commit) commit = item.offset;
+    return commit;
+  }
+
+  /** Every wanted entry of `priority`'s lane below this position is done (undefined: never read). */
+  laneCommit(priority: number): number | undefined {
+    let commit = this.laneRead[priority];
+    if (commit === undefined) return undefined;
+    const rank = 9 - priority;
+    for (const item of this.pending.values()) if (item.rank === rank && item.lanePos >= 0 && item.lanePos < commit) commit = item.lanePos;
     return commit;
   }
 
@@ -127,11 +170,11 @@ export class SubscriptionState {
    * is forgotten, deliveries out now will not be redelivered (their acks are ignored), and reading
    * starts again at `offset`.
    */
-  seek(offset: number): void {
+  seek(offset: number, lanePositions: Record<number, number>): void {
     this.pending.clear();
-    this.ready = [];
-    this.readyHead = 0;
-    this.readyCount = 0;
+    this.ready.clear();
+    this.laneRead.fill(undefined);
+    for (const [priority, position] of Object.entries(lanePositions)) this.laneRead[Number(priority)] = position;
     this.redeliver = [];
     this.outstanding = 0;
     this.heldKeys.clear();
@@ -147,8 +190,16 @@ export class SubscriptionState {
    * stall the others.
    */
   get readRoom(): number {
-    if (this.readyCount >= this.spec.maxInFlight && this.spec.ordered) this.evictHeld();
-    return Math.max(0, this.spec.maxInFlight - this.readyCount);
+    return this.roomFor(MAIN_RANK);
+  }
+
+  /**
+   * Room in the read-ahead for events of `rank`: events of lower priority already read give way
+   * (they are evicted as higher ones arrive, and read again later).
+   */
+  roomFor(rank: number): number {
+    if (this.ready.count >= this.spec.maxInFlight && this.spec.ordered) this.evictHeld();
+    return Math.max(0, this.spec.maxInFlight - this.ready.countUpTo(rank));
   }
 
   /** Whether this subscription wants events of `type` (cached: types repeat). */
@@ -166,8 +217,8 @@ export class SubscriptionState {
    * Whether to take this event into the read-ahead now: addressed to this client, not done, not
    * already pending (a rewound read passes them again), and in ordered mode its key not held.
    */
-  wants(offset: number, key: string, recipients: readonly string[] | null): boolean {
-    if (this.done.has(offset) || this.pending.has(offset)) return false;
+  wants(offset: number, key: string, recipients: readonly string[] | null, doneKey = offset): boolean {
+    if (this.done.has(doneKey) || this.pending.has(offset)) return false;
     if (recipients !== null && !recipients.includes(this.spec.client)) return false;
     if (this.spec.ordered && this.heldKeys.has(key)) {
       this.rewindOffset = Math.min(this.rewindOffset ?? offset, offset);
@@ -178,23 +229,32 @@ export class SubscriptionState {
 
   /** Drop not-yet-delivered events whose key is held; they are read again after a release. */
   private evictHeld(): void {
-    for (let i = this.readyHead; i < this.ready.length; i++) {
-      const item = this.ready[i];
-      if (!item || !this.heldKeys.has(item.key)) continue;
-      this.ready[i] = null;
-      this.readyCount--;
+    for (const item of this.ready.removeWhere((candidate) => this.heldKeys.has(candidate.key))) {
       this.pending.delete(item.offset);
       this.rewindOffset = Math.min(this.rewindOffset ?? item.offset, item.offset);
     }
-    this.compactReady();
   }
 
-  /** Take an event read from the log (offsets arrive in increasing order). */
-  offer(offset: number, key: string, body: Uint8Array, expiresAt = 0): void {
-    const item: PendingEvent = { offset, key, body, attempt: 0, state: 'ready', consumer: null, dueAt: 0, replayed: false, expiresAt };
+  /**
+   * Take an event read from the log (main scan: offsets in increasing order) or from a lane
+   * (`lanePos` >= 0, `rank` its lane's). When the read-ahead is full, lower-priority events give
+   * way and their sources rewind to read them again.
+   */
+  offer(offset: number, key: string, body: Uint8Array, expiresAt = 0, rank = MAIN_RANK, lanePos = -1, doneKey = offset): void {
+    const item: PendingEvent = { offset, rank, lanePos, doneKey, key, body, attempt: 0, state: 'ready', consumer: null, dueAt: 0, replayed: false, expiresAt };
+    if (this.ready.count >= this.spec.maxInFlight) {
+      for (const evicted of this.ready.evictAbove(rank, this.ready.count - this.spec.maxInFlight + 1)) {
+        this.pending.delete(evicted.offset);
+        if (evicted.lanePos >= 0) {
+          const priority = 9 - evicted.rank;
+          this.laneRead[priority] = Math.min(this.laneRead[priority] ?? evicted.lanePos, evicted.lanePos);
+        } else {
+          this.readOffset = Math.min(this.readOffset, evicted.offset);
+        }
+      }
+    }
     this.pending.set(offset, item);
     this.ready.push(item);
-    this.readyCount++;
   }
 
   attach(consumer: string, credits: number): void {
@@ -229,14 +289,14 @@ export class SubscriptionState {
         this.redeliver.splice(i, 1);
         this.finish(item);
         this.deadLettered++;
-        dead.push({ offset: item.offset, reason: EXPIRED, attempts: item.attempt, replayed: item.replayed });
+        dead.push({ offset: item.offset, key: item.doneKey, reason: EXPIRED, attempts: item.attempt, replayed: item.replayed });
         continue;
       }
       if (item.attempt >= this.spec.maxDeliveries) {
         this.redeliver.splice(i, 1);
         this.finish(item);
         this.deadLettered++;
-        dead.push({ offset: item.offset, reason: `not acked after ${item.attempt} deliveries`, attempts: item.attempt, replayed: item.replayed });
+        dead.push({ offset: item.offset, key: item.doneKey, reason: `not acked after ${item.attempt} deliveries`, attempts: item.attempt, replayed: item.replayed });
         continue;
       }
       // A replayed dead letter takes its key like a first delivery: it waits while another event of
@@ -252,31 +312,26 @@ export class SubscriptionState {
       if (this.spec.ordered) this.heldKeys.set(item.key, item.offset);
       this.deliver(item, consumer, nowMs, out);
     }
-    for (let i = this.readyHead; i < this.ready.length && this.outstanding < this.spec.maxInFlight; i++) {
-      const item = this.ready[i];
-      if (!item) continue;
+    this.ready.scan((item) => {
+      if (this.outstanding >= this.spec.maxInFlight) return ScanStep.Stop;
       if (item.expiresAt > 0 && item.expiresAt <= nowMs) {
-        this.ready[i] = null;
-        this.readyCount--;
         this.pending.delete(item.offset);
-        this.done.add(item.offset);
+        this.done.add(item.doneKey);
         this.deadLettered++;
-        dead.push({ offset: item.offset, reason: EXPIRED, attempts: 0, replayed: false });
-        continue;
+        dead.push({ offset: item.offset, key: item.doneKey, reason: EXPIRED, attempts: 0, replayed: false });
+        return ScanStep.Take;
       }
       if (this.spec.ordered) {
         const holder = this.heldKeys.get(item.key);
-        if (holder !== undefined && holder !== item.offset) continue;
+        if (holder !== undefined && holder !== item.offset) return ScanStep.Skip;
       }
       const consumer = this.pickConsumer();
-      if (!consumer) break;
-      this.ready[i] = null;
-      this.readyCount--;
+      if (!consumer) return ScanStep.Stop;
       this.outstanding++;
       if (this.spec.ordered) this.heldKeys.set(item.key, item.offset);
       this.deliver(item, consumer, nowMs, out);
-    }
-    this.compactReady();
+      return ScanStep.Take;
+    });
     return dead;
   }
 
@@ -284,16 +339,18 @@ export class SubscriptionState {
    * Settle acks; returns the offsets that became done (unknown or already-done offsets are ignored)
    * and, among them, those that had been replayed from the dead letters.
    */
-  ack(offsets: readonly number[]): { acked: number[]; replayedDone: number[] } {
+  ack(offsets: readonly number[]): { acked: number[]; keys: number[]; replayedDone: number[] } {
     const acked: number[] = [];
+    const keys: number[] = [];
     const replayedDone: number[] = [];
     for (const offset of offsets) {
       const item = this.take(offset);
       if (!item) continue;
       acked.push(offset);
+      keys.push(item.doneKey);
       if (item.replayed) replayedDone.push(offset);
     }
-    return { acked, replayedDone };
+    return { acked, keys, replayedDone };
   }
 
   /** The consumer gives up on these deliveries: they are dead-lettered with `reason`, never redelivered. */
@@ -303,7 +360,7 @@ export class SubscriptionState {
       const item = this.take(offset);
       if (!item) continue;
       this.deadLettered++;
-      dead.push({ offset, reason: `discarded: ${reason}`, attempts: item.attempt, replayed: item.replayed });
+      dead.push({ offset, key: item.doneKey, reason: `discarded: ${reason}`, attempts: item.attempt, replayed: item.replayed });
     }
     return dead;
   }
@@ -315,13 +372,11 @@ export class SubscriptionState {
   replay(offset: number, key: string, body: Uint8Array): boolean {
     if (this.pending.has(offset)) return false;
     // A replay is an operator's decision: it is delivered even if the event's ttl has passed.
-    const item: PendingEvent = { offset, key, body, attempt: 0, state: 'waiting', consumer: null, dueAt: 0, replayed: true, expiresAt: 0 };
+    const item: PendingEvent = { offset, rank: MAIN_RANK, lanePos: -1, doneKey: offset, key, body, attempt: 0, state: 'waiting', consumer: null, dueAt: 0, replayed: true, expiresAt: 0 };
     this.pending.set(offset, item);
     this.outstanding++;
     this.done.delete(offset);
-    let i = this.redeliver.length;
-    while (i > 0 && this.redeliver[i - 1]!.offset > offset) i--;
-    this.redeliver.splice(i, 0, item);
+    this.queueRedelivery(item);
     return true;
   }
 
@@ -352,6 +407,45 @@ export class SubscriptionState {
     return nacked;
   }
 
+  /**
+   * The consumer defers these deliveries: they leave the consumer (its credit comes back) and wait
+   * in 'deferring' until the shard has durably scheduled their return, then `deferred` finishes
+   * them (or `deferFailed` redelivers them). Returns the offsets that were in flight.
+   */
+  defer(offsets: readonly number[]): number[] {
+    const deferring: number[] = [];
+    for (const offset of offsets) {
+      const item = this.pending.get(offset);
+      if (!item || item.state !== 'inflight') continue;
+      this.release(item);
+      item.state = 'deferring';
+      deferring.push(offset);
+    }
+    return deferring;
+  }
+
+  /** Their return is scheduled: done here (a copy comes back when due). Returns those finished. */
+  deferred(offsets: readonly number[]): { finished: number[]; keys: number[] } {
+    const finished: number[] = [];
+    const keys: number[] = [];
+    for (const offset of offsets) {
+      const item = this.pending.get(offset);
+      if (!item || item.state !== 'deferring') continue;
+      this.finish(item);
+      finished.push(offset);
+      keys.push(item.doneKey);
+    }
+    return { finished, keys };
+  }
+
+  /** Scheduling their return failed: deliver them again instead. */
+  deferFailed(offsets: readonly number[]): void {
+    for (const offset of offsets) {
+      const item = this.pending.get(offset);
+      if (item && item.state === 'deferring') this.toWaiting(item);
+    }
+  }
+
   /** Move deliveries past their ack deadline, and delayed nacks now due, to redelivery. */
   expire(nowMs: number): void {
     for (const item of this.pending.values()) {
@@ -360,10 +454,17 @@ export class SubscriptionState {
   }
 
   /** The durable view of this subscription's position. */
-  cursor(): { commit: number; done: OffsetRangeSet } {
+  cursor(): { commit: number; done: OffsetRangeSet; lanes: Record<string, number> } {
     const commit = this.commitOffset;
     this.done.dropBelow(commit);
-    return { commit, done: this.done };
+    const lanes: Record<string, number> = {};
+    for (let priority = 0; priority < RANKS; priority++) {
+      const laneCommit = this.laneCommit(priority);
+      if (laneCommit === undefined) continue;
+      lanes[priority] = laneCommit;
+      this.done.dropBetween(laneKey(priority, 0), laneKey(priority, laneCommit));
+    }
+    return { commit, done: this.done, lanes };
   }
 
   private deliver(item: PendingEvent, consumer: ConsumerSlot, nowMs: number, out: DeliveryPacker): void {
@@ -394,9 +495,13 @@ export class SubscriptionState {
   private toWaiting(item: PendingEvent): void {
     this.release(item);
     item.state = 'waiting';
-    // Keep redeliveries in offset order; the queue is bounded by the window.
+    this.queueRedelivery(item);
+  }
+
+  /** Keep redeliveries in (rank, offset) order; the queue is bounded by the window. */
+  private queueRedelivery(item: PendingEvent): void {
     let i = this.redeliver.length;
-    while (i > 0 && this.redeliver[i - 1]!.offset > item.offset) i--;
+    while (i > 0 && before(item, this.redeliver[i - 1]!)) i--;
     this.redeliver.splice(i, 0, item);
   }
 
@@ -405,7 +510,7 @@ export class SubscriptionState {
     this.release(item);
     this.pending.delete(item.offset);
     this.outstanding--;
-    this.done.add(item.offset);
+    this.done.add(item.doneKey);
     if (this.spec.ordered && this.heldKeys.get(item.key) === item.offset) {
       this.heldKeys.delete(item.key);
       // Events passed over while this key was held are read again (pending and done ones are skipped).
@@ -415,19 +520,8 @@ export class SubscriptionState {
       }
     }
   }
+}
 
-  private compactReady(): void {
-    while (this.readyHead < this.ready.length && this.ready[this.readyHead] === null) this.readyHead++;
-    if (this.readyHead === this.ready.length) {
-      this.ready = [];
-      this.readyHead = 0;
-    } else if (this.ready.length - this.readyHead > 2 * this.readyCount + 1024) {
-      // Ordered mode leaves holes behind a held key; squeeze them out so the array stays bounded.
-      this.ready = this.ready.slice(this.readyHead).filter((item) => item !== null);
-      this.readyHead = 0;
-    } else if (this.readyHead > 1024 && this.readyHead * 2 > this.ready.length) {
-      this.ready = this.ready.slice(this.readyHead);
-      this.readyHead = 0;
-    }
-  }
+function before(a: PendingEvent, b: PendingEvent): boolean {
+  return a.rank !== b.rank ? a.rank < b.rank : a.offset < b.offset;
 }

@@ -10,8 +10,10 @@ import { OffsetRangeSet } from './offset-range-set.js';
 export interface Cursor {
   /** Every matching event below this offset is done (acked or dead-lettered). */
   commit: number;
-  /** Done offsets at or above `commit`. */
+  /** Done offsets at or above `commit`, and done lane entries (by lane key) at or above their lane's commit. */
   done: OffsetRangeSet;
+  /** Per priority lane read so far: every wanted entry below this position is done. */
+  lanes: Record<string, number>;
 }
 
 /** A subscription as stored in a shard: its spec and where it started reading in this shard. */
@@ -26,10 +28,10 @@ interface CursorSnapshot {
   v: 1;
   /** Journal entries below this offset are folded into the snapshot. */
   journalNext: number;
-  cursors: Record<string, { commit: number; done: Array<[number, number]> }>;
+  cursors: Record<string, { commit: number; done: Array<[number, number]>; lanes?: Record<string, number> }>;
 }
 
-/** One journal entry: offsets that became done for one subscription. */
+/** One journal entry: done keys (offsets, or lane keys) that became done for one subscription. */
 export interface DoneEntry {
   s: string;
   o: number[];
@@ -79,7 +81,7 @@ export class SubscriptionStore {
       const snapshot = JSON.parse(fs.readFileSync(file, 'utf8')) as CursorSnapshot;
       journalNext = Math.max(snapshot.journalNext, this.journal.startOffset);
       for (const [key, cursor] of Object.entries(snapshot.cursors)) {
-        cursors.set(key, { commit: cursor.commit, done: OffsetRangeSet.fromJSON(cursor.done) });
+        cursors.set(key, { commit: cursor.commit, done: OffsetRangeSet.fromJSON(cursor.done), lanes: cursor.lanes ?? {} });
       }
     }
     for (const record of this.journal.records(journalNext)) {
@@ -88,10 +90,11 @@ export class SubscriptionStore {
       if (!cursor) {
         const start = startOffsets.get(entry.s);
         if (start === undefined) continue; // a subscription that no longer exists
-        cursor = { commit: start, done: new OffsetRangeSet() };
+        cursor = { commit: start, done: new OffsetRangeSet(), lanes: {} };
         cursors.set(entry.s, cursor);
       }
-      for (const offset of entry.o) if (offset >= cursor.commit) cursor.done.add(offset);
+      // Lane keys lie above every offset: they are kept (the next snapshot trims them).
+      for (const key of entry.o) if (key >= cursor.commit) cursor.done.add(key);
     }
     return cursors;
   }
@@ -114,7 +117,7 @@ export class SubscriptionStore {
     // covers exactly the journal entries below journalNext.
     const cursors = collect();
     const snapshot: CursorSnapshot = { v: 1, journalNext: this.journal.nextOffset, cursors: {} };
-    for (const [key, cursor] of cursors) snapshot.cursors[key] = { commit: cursor.commit, done: cursor.done.toJSON() };
+    for (const [key, cursor] of cursors) snapshot.cursors[key] = { commit: cursor.commit, done: cursor.done.toJSON(), lanes: cursor.lanes };
     writeFileAtomic(path.join(this.dir, CURSORS_FILE), JSON.stringify(snapshot));
     this.journal.deleteBefore(snapshot.journalNext);
   }

@@ -1,12 +1,16 @@
 /**
- * The shard's most recently stored events, kept in memory so that subscriptions keeping up with
+ * The shard's most recently stored records, kept in memory so that subscriptions keeping up with
  * the head are fed without reading their own writes back from the log. Bounded by event count and
  * bytes; anything older is read from the log as usual.
  */
 export interface CachedEvent {
   offset: number;
+  /** The event's type ('' for a record that carries no event). */
   type: string;
+  /** The record's body, as in the log. */
   body: Uint8Array;
+  /** The record's attributes (its RecordKind). */
+  attributes: number;
 }
 
 export class TailCache {
@@ -20,10 +24,10 @@ export class TailCache {
   ) {}
 
   /** Add durable events (offsets must continue the cached run; a gap restarts the cache). */
-  add(offset: number, type: string, body: Uint8Array): void {
+  add(offset: number, type: string, body: Uint8Array, attributes: number): void {
     const last = this.events[this.events.length - 1];
     if (last && last.offset + 1 !== offset) this.clear();
-    this.events.push({ offset, type, body });
+    this.events.push({ offset, type, body, attributes });
     this.bytes += body.length;
     while (this.events.length - this.head > this.maxEvents || this.bytes > this.maxBytes) {
       this.bytes -= this.events[this.head++]!.body.length;

@@ -3,7 +3,7 @@ import { pack, unpack } from 'msgpackr';
 import { Log, type FsyncPolicy } from '../../../native-free-storage/index.js';
 
 /** What happened to an event in a subscription. `published` is read from the event itself. */
-export type TrailKind = 'published' | 'delivered' | 'acked' | 'nacked' | 'discarded' | 'expired' | 'dead-lettered' | 'replayed';
+export type TrailKind = 'published' | 'delivered' | 'acked' | 'nacked' | 'discarded' | 'expired' | 'dead-lettered' | 'replayed' | 'deferred' | 'due';
 
 export interface TrailEntry {
   kind: TrailKind;
@@ -17,9 +17,12 @@ export interface TrailEntry {
   attempt?: number;
   reason?: string;
   delayMs?: number;
+  /** For `due`: the offset of the copy appended when a scheduled or deferred delivery came due. */
+  copyOffset?: number;
 }
 
-const KINDS: readonly TrailKind[] = ['published', 'delivered', 'acked', 'nacked', 'discarded', 'expired', 'dead-lettered', 'replayed'];
+// Codes are stored: new kinds go at the end.
+const KINDS: readonly TrailKind[] = ['published', 'delivered', 'acked', 'nacked', 'discarded', 'expired', 'dead-lettered', 'replayed', 'deferred', 'due'];
 const KIND_CODE = new Map(KINDS.map((kind, code) => [kind, code]));
 
 /**
@@ -42,6 +45,8 @@ interface StoredBatch {
   /** Sparse: entry index -> reason / delay. */
   reason: Record<number, string>;
   delay: Record<number, number>;
+  /** Sparse: entry index -> copy offset (absent in batches written before scheduling existed). */
+  copy?: Record<number, number>;
 }
 
 /** Entries buffered at most before they are appended as one record. */
@@ -66,6 +71,7 @@ export class TrailLog {
   private nameIndex = new Map<string, number>();
   private reasons: Record<number, string> = {};
   private delays: Record<number, number> = {};
+  private copies: Record<number, number> = {};
   private scheduled = false;
 
   private constructor(
@@ -90,7 +96,17 @@ export class TrailLog {
     return new TrailLog(log, onError);
   }
 
-  add(kind: TrailKind, offset: number, at: number, subscription?: string, consumer?: string, attempt?: number, reason?: string, delayMs?: number): void {
+  add(
+    kind: TrailKind,
+    offset: number,
+    at: number,
+    subscription?: string,
+    consumer?: string,
+    attempt?: number,
+    reason?: string,
+    delayMs?: number,
+    copyOffset?: number,
+  ): void {
     if (!this.log) return;
     const i = this.kinds.length;
     this.kinds.push(KIND_CODE.get(kind)!);
@@ -101,6 +117,7 @@ export class TrailLog {
     this.attempts.push(attempt ?? -1);
     if (reason !== undefined) this.reasons[i] = reason;
     if (delayMs !== undefined) this.delays[i] = delayMs;
+    if (copyOffset !== undefined) this.copies[i] = copyOffset;
     if (this.kinds.length >= MAX_BUFFERED) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
@@ -122,6 +139,7 @@ export class TrailLog {
       names: this.names,
       reason: this.reasons,
       delay: this.delays,
+      copy: this.copies,
     };
     this.kinds = [];
     this.offsets = [];
@@ -133,6 +151,7 @@ export class TrailLog {
     this.nameIndex = new Map();
     this.reasons = {};
     this.delays = {};
+    this.copies = {};
     this.log.append([{ body: pack(batch) }]).catch(this.onError);
   }
 
@@ -146,8 +165,12 @@ export class TrailLog {
     return index;
   }
 
-  /** The trail of the event at `offset`, published at `publishedAt`, oldest first. */
+  /**
+   * The trail of the event at `offset`, published at `publishedAt`, oldest first. Deliveries of its
+   * copies (scheduled, deferred) are included: a `due` entry names each copy's offset.
+   */
   async entriesFor(offset: number, publishedAt: number): Promise<TrailEntry[]> {
+    const offsets = new Set([offset]);
     const found: TrailEntry[] = [];
     const log = this.log;
     if (!log) return found;
@@ -160,13 +183,18 @@ export class TrailLog {
       if (++read > MAX_RECORDS_PER_LOOKUP) break;
       const batch = unpack(record.body) as StoredBatch;
       for (let i = 0; i < batch.offset.length; i++) {
-        if (batch.offset[i] !== offset) continue;
+        if (!offsets.has(batch.offset[i]!)) continue;
         const entry: TrailEntry = { kind: KINDS[batch.kind[i]!]!, at: batch.at[i]! };
         if (batch.subscription[i]! >= 0) entry.subscription = batch.names[batch.subscription[i]!]!;
         if (batch.consumer[i]! >= 0) entry.consumer = batch.names[batch.consumer[i]!]!;
         if (batch.attempt[i]! >= 0) entry.attempt = batch.attempt[i]!;
         if (batch.reason[i] !== undefined) entry.reason = batch.reason[i]!;
         if (batch.delay[i] !== undefined) entry.delayMs = batch.delay[i]!;
+        const copy = batch.copy?.[i];
+        if (copy !== undefined) {
+          entry.copyOffset = copy;
+          offsets.add(copy);
+        }
         found.push(entry);
       }
     }

@@ -8,7 +8,7 @@ import { waitFor } from '../../helpers/engine-deliveries.js';
 const temps = new TempDirs();
 afterEach(() => temps.cleanup());
 
-const letter = (offset: number) => ({ offset, reason: 'discarded: bad', attempts: 1, replayed: false });
+const letter = (offset: number) => ({ offset, key: offset, reason: 'discarded: bad', attempts: 1, replayed: false });
 
 /** Base offset of the journal's oldest remaining segment: above 0 once a snapshot let segments go. */
 function firstSegmentBase(dir: string): number {

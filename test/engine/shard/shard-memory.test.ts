@@ -69,7 +69,7 @@ describe('draining a backlog', () => {
         else delivered++;
         seen[offset] = 1;
       }
-      shard.settle({ acks: [{ subscription: packed.subscriptions[0]!, offsets }], nacks: [], discards: [] });
+      shard.settle({ acks: [{ subscription: packed.subscriptions[0]!, offsets }], nacks: [], discards: [], defers: [] });
       if (delivered >= nextSampleAt) {
         nextSampleAt += EVENTS / SAMPLES;
         gc();

@@ -15,7 +15,7 @@ interface Sent {
 
 function stateWith(options: Partial<SubscriptionOptions> = {}, readOffset = 0): SubscriptionState {
   const spec = resolveSubscriptionSpec('svc', { name: 'sub', pattern: 't/*', ackTimeoutMs: ACK_TIMEOUT_MS, ...options });
-  return new SubscriptionState(spec, readOffset, new OffsetRangeSet());
+  return new SubscriptionState(spec, readOffset, new OffsetRangeSet(), readOffset);
 }
 
 /** Offer events at consecutive offsets from the current read offset, as the shard's fill does. */
@@ -172,7 +172,7 @@ describe('SubscriptionState', () => {
   it('wants only events addressed to its client and not done yet', () => {
     const done = OffsetRangeSet.fromJSON([[3, 4]]);
     const spec = resolveSubscriptionSpec('svc', { name: 'sub', pattern: 't/*' });
-    const state = new SubscriptionState(spec, 0, done);
+    const state = new SubscriptionState(spec, 0, done, 0);
     expect(state.wants(1, 'k', null)).toBe(true);
     expect(state.wants(1, 'k', ['svc'])).toBe(true);
     expect(state.wants(1, 'k', ['other', 'svc'])).toBe(true);
