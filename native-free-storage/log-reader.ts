@@ -20,6 +20,8 @@ export interface ReadBatch {
 const DEFAULT_MAX_RECORDS = 1000;
 const DEFAULT_MAX_BYTES = 1 << 20;
 const MIN_READ_BYTES = 64 * 1024;
+/** Reads of at most this many records are sized by the records, without the MIN_READ_BYTES floor. */
+const FEW_RECORDS = 16;
 /** A filtered read skips at most this many bytes before returning, so one call stays bounded. */
 const MAX_SKIPPED_BYTES = 32 << 20;
 
@@ -67,7 +69,9 @@ export class LogReader {
         // segment's average record size (reading a full MiB for 1000 small records wastes 3x).
         const averageRecord = segment.recordCount > 0 ? Math.ceil(segment.size / segment.recordCount) : MIN_READ_BYTES;
         const budget = Math.min(maxBytes - bytes, (maxRecords - records.length) * averageRecord * 1.25);
-        const want = Math.min(segment.size - position, Math.max(budget, MIN_READ_BYTES) + segment.indexIntervalBytes);
+        // A read of a few records (a lookup by offset) reads just them and the index gap before them.
+        const floor = maxRecords - records.length <= FEW_RECORDS ? 0 : MIN_READ_BYTES;
+        const want = Math.min(segment.size - position, Math.max(budget, floor) + segment.indexIntervalBytes);
         let chunk = segment.readBytes(position, want);
         let at = 0;
         while (at < chunk.length) {

@@ -17,9 +17,11 @@ export interface ScheduleIndexOptions {
   lookaheadMs: number;
   /** Pending file writes are flushed when more than this many are buffered; default 65536. */
   maxBufferedEntries: number;
+  /** Near buckets load ahead of their time while memory holds fewer entries than this (default 65536). */
+  preloadMaxEntries: number;
 }
 
-const DEFAULTS: ScheduleIndexOptions = { bucketMs: 1000, lookaheadMs: 1000, maxBufferedEntries: 65536 };
+const DEFAULTS: ScheduleIndexOptions = { bucketMs: 1000, lookaheadMs: 1000, maxBufferedEntries: 65536, preloadMaxEntries: 65536 };
 const ENTRY_BYTES = 16;
 const FILE_NAME = /^(\d{16})\.sched$/;
 const CHECKPOINT = 'checkpoint.json';
@@ -128,7 +130,7 @@ export class ScheduleIndex {
   static async open(dir: string, options: Partial<ScheduleIndexOptions> = {}): Promise<ScheduleIndex> {
     const opts = { ...DEFAULTS, ...options };
     const valid = Number.isSafeInteger(opts.bucketMs) && opts.bucketMs >= 1 && opts.lookaheadMs >= 0;
-    if (!valid || !(opts.maxBufferedEntries >= 1)) {
+    if (!valid || !(opts.maxBufferedEntries >= 1) || !(opts.preloadMaxEntries >= 0)) {
       const message = `schedule index: bad options ${JSON.stringify(opts)}`;
       throw new EngineError('INVALID_ARGUMENT', message, { field: 'options' });
     }
@@ -325,15 +327,17 @@ export class ScheduleIndex {
 
   /**
    * Drop fired keys from the heap top (a re-add that reached the heap twice repeats a taken key), and
-   * load near buckets one at a time, only when the heap holds nothing earlier than their start: after
-   * downtime, memory holds one bucket of overdue entries rather than all of them.
+   * load near buckets one at a time.
    */
   private fill(): void {
     for (;;) {
       while (this.heap.size > 0 && this.isFired(this.heap.due[0]!, this.heap.src[0]!)) this.heap.pop();
       const bucket = this.unloadedBuckets.size > 0 ? this.unloadedBuckets.due[0]! : Infinity;
       if (bucket >= this.horizon) return;
-      if (this.heap.size > 0 && this.heap.due[0]! < bucket * this.options.bucketMs) return;
+      // A near bucket loads ahead of its time (a load at its start would delay its first entries)
+      // unless memory already holds plenty due earlier: after downtime, that keeps one bucket of
+      // overdue entries in memory rather than all of them.
+      if (this.heap.size >= this.options.preloadMaxEntries && this.heap.due[0]! < bucket * this.options.bucketMs) return;
       this.readBucket(bucket, (d, s) => this.heap.push(d, s));
       this.takeUnloaded(bucket);
     }
