@@ -43,6 +43,9 @@ interface LatenessResult {
   max: number;
   early: number;
   publishMs: number;
+  /** Largest sum over shards of entries pending, and of those held in memory, sampled every 250 ms. */
+  peakPending: number;
+  peakInMemory: number;
   failure: string | null;
 }
 
@@ -89,16 +92,28 @@ async function measureLateness(dataDir: string, count: number, spreadMs: number,
       }),
     );
     const publishMs = Date.now() - publishStart;
+    let peakPending = 0;
+    let peakInMemory = 0;
+    const sample = async (): Promise<void> => {
+      const stats = await engine.shardStats();
+      peakPending = Math.max(peakPending, stats.reduce((n, s) => n + s.scheduledPending, 0));
+      peakInMemory = Math.max(peakInMemory, stats.reduce((n, s) => n + s.scheduledInMemory, 0));
+    };
+    let lastSample = 0;
     progress(`scheduled ${count} events in ${publishMs} ms; due from +${dueStart - publishStart} ms over ${spreadMs} ms`);
     lastProgress = Date.now();
     while (delivered < count) {
       if (Date.now() - lastProgress > Math.max(stallMs, dueStart - Date.now() + stallMs)) {
-        return { delivered, p50: Number.NaN, p99: Number.NaN, max: Number.NaN, early, publishMs, failure: `stalled: ${delivered} of ${count} delivered` };
+        return { delivered, p50: Number.NaN, p99: Number.NaN, max: Number.NaN, early, publishMs, peakPending, peakInMemory, failure: `stalled: ${delivered} of ${count} delivered` };
+      }
+      if (Date.now() - lastSample >= 250) {
+        lastSample = Date.now();
+        await sample();
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const sorted = lateness.slice(0, delivered).sort();
-    return { delivered, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1]!, early, publishMs, failure: null };
+    return { delivered, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1]!, early, publishMs, peakPending, peakInMemory, failure: null };
   } finally {
     await engine.close();
   }
@@ -166,6 +181,14 @@ async function run(ctx: SuiteContext): Promise<SuiteOutput> {
     const suffix = count === cfg.scheduled ? '' : `_${label}`;
     const note = `${result.delivered} events scheduled (published in ${result.publishMs} ms), due over ${spreadMs} ms, 1 consumer acking; p50 ${round(result.p50, 1)} ms, max ${round(result.max, 1)} ms`;
     rows.push({ name: `schedule_lateness_p99_ms${suffix}`, value: round(result.p99, 1), unit: 'ms', note, target: { op: '<=', value: LATENESS_TARGET_MS } });
+    if (count === cfg.scheduled) {
+      rows.push({
+        name: 'schedule_in_memory_peak_entries',
+        value: result.peakInMemory,
+        unit: 'entries',
+        note: `largest number of schedule entries held in memory (all shards, sampled every 250 ms) while at most ${result.peakPending} were pending`,
+      });
+    }
   }
   return { rows, checkFailures };
 }

@@ -11,7 +11,7 @@ import { decodeEventBody, encodeEventBody, eventStreamTag } from './event-codec.
 import { newEventId } from './event-id.js';
 import { PublishBatcher, type OutcomeSink } from './publish-batcher.js';
 import { SettleBatcher } from './settle-batcher.js';
-import type { DeadLetterView, DeliveryMessage, OpenResult, ProducerIdentity, TrailResult } from './shard-messages.js';
+import type { DeadLetterView, DeliveryMessage, OpenResult, ProducerIdentity, ShardStats, TrailResult } from './shard-messages.js';
 import type { TrailEntry } from './shard/trail-log.js';
 import { ShardPool, type ShardTaskBody } from './shard-pool.js';
 import { resolveSubscriptionSpec, type StartPosition, type SubscriptionOptions } from './subscription-spec.js';
@@ -347,6 +347,14 @@ export class Engine {
   }
 
   /** Run a task about one subscription in every shard (the builder may skip a shard with null). */
+  /** What each shard holds now: offsets, subscriptions, scheduled deliveries pending (and in memory). */
+  async shardStats(): Promise<ShardStats[]> {
+    if (this.closed) throw new EngineError('ENGINE_CLOSED', 'the engine is closed');
+    const runs: Array<Promise<ShardStats>> = [];
+    for (let shard = 0; shard < this.options.shards; shard++) runs.push(this.pool.run<ShardStats>(shard, { op: 'stats' }));
+    return Promise.all(runs);
+  }
+
   private async everyShard<T = unknown>(clientId: string, name: string, task: (subscription: string, shard: number) => ShardTaskBody | null): Promise<T[]> {
     if (this.closed) throw new EngineError('ENGINE_CLOSED', 'the engine is closed');
     const subscription = resolveSubscriptionSpec(clientId, { name, pattern: '**' }).key;

@@ -166,6 +166,20 @@ export interface CloseTask extends TaskBase {
   op: 'close';
 }
 
+/** What a shard holds now (for status and metrics). Result: ShardStats. */
+export interface StatsTask extends TaskBase {
+  op: 'stats';
+}
+export interface ShardStats {
+  shard: number;
+  /** Offset the next event gets. */
+  nextOffset: number;
+  subscriptions: number;
+  /** Scheduled events and deferred deliveries waiting, and how many of them are in memory. */
+  scheduledPending: number;
+  scheduledInMemory: number;
+}
+
 export type ShardTask =
   | OpenTask
   | PublishTask
@@ -177,7 +191,8 @@ export type ShardTask =
   | DeadLettersTask
   | ReplayTask
   | TrailTask
-  | CloseTask;
+  | CloseTask
+  | StatsTask;
 
 /** Worker → engine, on the shard's port: deliveries for live consumers, packed and transferred. */
 export interface DeliveryMessage {

@@ -90,6 +90,33 @@ describe('scheduled delivery', () => {
     expect(reader.deliveries[0]!.event.id).toBe(receipt.id);
   });
 
+  it('keeps far-future schedules on disk: pending counted, memory bounded, kept across a restart', { timeout: 60_000 }, async () => {
+    const dataDir = await harness.dataDir();
+    let engine = await openWithClients({ dataDir });
+    const count = 50_000;
+    const base = Date.now() + 60 * 60 * 1000;
+    for (let start = 0; start < count; start += 1000) {
+      const batch = Array.from({ length: 1000 }, (_, j) => ({ type: `mail/t${(start + j) % 7}`, payload: bytes('x'), deliverAt: base + (start + j) * 100 }));
+      await engine.publishMany('producer', batch);
+    }
+    const total = async () => {
+      const stats = await engine.shardStats();
+      return { pending: stats.reduce((n, s) => n + s.scheduledPending, 0), inMemory: stats.reduce((n, s) => n + s.scheduledInMemory, 0) };
+    };
+    expect((await total()).pending).toBe(count);
+    // Within a checkpoint interval, buffered entries are written to their bucket files.
+    let now = await total();
+    const deadline = Date.now() + 10_000;
+    while (now.inMemory > 1000 && Date.now() < deadline) {
+      await sleep(200);
+      now = await total();
+    }
+    expect(now.inMemory).toBeLessThanOrEqual(1000);
+    await harness.close(engine);
+    engine = await openWithClients({ dataDir });
+    expect(await total()).toEqual({ pending: count, inMemory: 0 });
+  });
+
   it('refuses a defer past the maximum or negative, with a typed error', async () => {
     const engine = await openWithClients({ maxScheduleMs: 1000 });
     const reader = new DeliveryRecorder(holdAll);

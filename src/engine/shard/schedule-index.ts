@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../../../native-free-storage/index.js';
 import { EngineError } from '../errors.js';
+import { KeyHeap, less } from './key-heap.js';
 
 /** One scheduled delivery: when it is due and the main-log offset of the record it derives from. */
 export interface ScheduleEntry {
@@ -27,68 +28,8 @@ const FILE_NAME = /^(\d{16})\.sched$/;
 const CHECKPOINT = 'checkpoint.json';
 const FSYNC_PARALLEL = 16; // bucket files fsynced at once by a checkpoint
 
-const less = (d1: number, s1: number, d2: number, s2: number) => d1 < d2 || (d1 === d2 && s1 < s2);
 const fail = (what: string, cause: unknown) =>
   new EngineError('STORAGE_FAILED', `schedule index: ${what}: ${(cause as Error)?.message ?? cause}`, { cause });
-
-/**
- * Growable min-heap of (dueAt, source) keys in parallel Float64Arrays: no object per entry. Also
- * serves as a bucket's write buffer, where the order is irrelevant but the compact storage is not.
- */
-class KeyHeap {
-  due: Float64Array;
-  src: Float64Array;
-  size = 0;
-
-  constructor(capacity = 64) {
-    this.due = new Float64Array(capacity);
-    this.src = new Float64Array(capacity);
-  }
-
-  push(d: number, s: number): void {
-    if (this.size === this.due.length) this.resize(this.size * 2);
-    let i = this.size++;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!less(d, s, this.due[p]!, this.src[p]!)) break;
-      this.due[i] = this.due[p]!;
-      this.src[i] = this.src[p]!;
-      i = p;
-    }
-    this.due[i] = d;
-    this.src[i] = s;
-  }
-
-  /** Remove the minimum (read it first from due[0], src[0]). */
-  pop(): void {
-    const n = --this.size;
-    const d = this.due[n]!;
-    const s = this.src[n]!;
-    let i = 0;
-    for (;;) {
-      let c = 2 * i + 1;
-      if (c >= n) break;
-      if (c + 1 < n && less(this.due[c + 1]!, this.src[c + 1]!, this.due[c]!, this.src[c]!)) c++;
-      if (!less(this.due[c]!, this.src[c]!, d, s)) break;
-      this.due[i] = this.due[c]!;
-      this.src[i] = this.src[c]!;
-      i = c;
-    }
-    this.due[i] = d;
-    this.src[i] = s;
-    // Give memory back after a burst, so the heap's footprint follows what it holds.
-    if (this.due.length > 1024 && n < this.due.length / 4) this.resize(this.due.length / 2);
-  }
-
-  private resize(capacity: number): void {
-    const due = new Float64Array(capacity);
-    const src = new Float64Array(capacity);
-    due.set(this.due.subarray(0, this.size));
-    src.set(this.src.subarray(0, this.size));
-    this.due = due;
-    this.src = src;
-  }
-}
 
 /**
  * The durable, memory-bounded time index of a shard's scheduled and deferred deliveries, ordered by

@@ -3,7 +3,7 @@ import { Log } from '../../../native-free-storage/index.js';
 import { DeliveryPacker, type PackedDeliveries } from '../delivery-batch.js';
 import { EngineError } from '../errors.js';
 import { decodeEventBody, readEventType } from '../event-codec.js';
-import type { DeadLetterView, EncodedPublishBatch, PublishResult, Settlement, ShardConfig } from '../shard-messages.js';
+import type { DeadLetterView, EncodedPublishBatch, PublishResult, Settlement, ShardConfig, ShardStats } from '../shard-messages.js';
 import { sameSubscription, type StartPosition, type SubscriptionSpec } from '../subscription-spec.js';
 import { ShardPublisher, type StoredRecord } from './shard-publisher.js';
 import { Scheduler, type FiredCopies } from './scheduler.js';
@@ -137,9 +137,14 @@ export class Shard {
     this.schedulePump();
   }
 
-  /** Scheduled and deferred deliveries waiting, and how many of them are in memory. */
-  get scheduled(): { pending: number; inMemory: number } {
-    return { pending: this.scheduler.pending, inMemory: this.scheduler.inMemory };
+  stats(): ShardStats {
+    return {
+      shard: this.id,
+      nextOffset: this.log.nextOffset,
+      subscriptions: this.subscriptions.size,
+      scheduledPending: this.scheduler.pending,
+      scheduledInMemory: this.scheduler.inMemory,
+    };
   }
 
   get recovery() {

@@ -12,6 +12,9 @@ import type { TailCache } from './tail-cache.js';
 const FILL_BUDGET_RECORDS = 4096;
 /** Lane entries one fill reads per lane at most. */
 const LANE_READ_MAX = 1000;
+/** Lane events this close together in the log are read with one read. */
+const RUN_RECORDS = 512;
+const RUN_BYTES = 8 * 1024 * 1024;
 
 /**
  * Refills subscriptions' read-ahead: from the tail cache when they are at the head, else from the
@@ -49,26 +52,51 @@ export class SubscriptionFeeder {
     if (room === 0) return;
     let position = state.laneRead[priority] ?? this.lanes.positionFor(priority, state.startOffset);
     const durable = this.log.durableOffset;
-    for (const entry of this.lanes.read(priority, position, Math.min(room, LANE_READ_MAX))) {
-      if (entry.mainOffset >= durable || room === 0) break;
+    const entries = this.lanes.read(priority, position, Math.min(room, LANE_READ_MAX)).filter((entry) => entry.mainOffset < durable);
+    const records = this.readEvents(entries.map((entry) => entry.mainOffset).filter((offset) => !this.cached(offset)));
+    for (const entry of entries) {
+      if (room === 0) break;
       position = entry.position + 1;
       const key = laneKey(priority, entry.position);
       if (state.done.has(key)) continue;
-      const cached = this.tail.at(this.tail.indexOf(entry.mainOffset));
-      if (cached && cached.offset === entry.mainOffset) {
-        if (this.consider(state, entry.mainOffset, cached.attributes, cached.body, cached.type, rank, entry.position, key)) room--;
-        continue;
-      }
-      const record = this.readOne(entry.mainOffset);
-      if (record && this.consider(state, record.offset, record.attributes, record.body, null, rank, entry.position, key)) room--;
+      const cached = this.cached(entry.mainOffset);
+      const taken = cached
+        ? this.consider(state, entry.mainOffset, cached.attributes, cached.body, cached.type, rank, entry.position, key)
+        : this.considerRecord(state, records.get(entry.mainOffset), rank, entry.position, key);
+      if (taken) room--;
     }
     state.laneRead[priority] = position;
   }
 
-  private readOne(offset: number): LogRecord | null {
-    if (offset < this.log.startOffset) return null; // retention removed it
-    const [record] = this.log.read(offset, { maxRecords: 1 });
-    return record && record.offset === offset ? record : null;
+  private considerRecord(state: SubscriptionState, record: LogRecord | undefined, rank: number, lanePos: number, key: number): boolean {
+    return record !== undefined && this.consider(state, record.offset, record.attributes, record.body, null, rank, lanePos, key);
+  }
+
+  private cached(offset: number) {
+    const cached = this.tail.at(this.tail.indexOf(offset));
+    return cached && cached.offset === offset ? cached : null;
+  }
+
+  /**
+   * The records at `offsets` (increasing), read in runs: a lane's events lie close together in the
+   * log, and one read of a run costs about what one read of a record does.
+   */
+  private readEvents(offsets: readonly number[]): Map<number, LogRecord> {
+    const found = new Map<number, LogRecord>();
+    for (let i = 0; i < offsets.length; ) {
+      const first = offsets[i]!;
+      let j = i + 1;
+      while (j < offsets.length && offsets[j]! - first < RUN_RECORDS) j++;
+      // Retention may have removed older events: they are skipped.
+      if (first >= this.log.startOffset) {
+        const want = new Set(offsets.slice(i, j));
+        for (const record of this.log.read(first, { maxRecords: offsets[j - 1]! - first + 1, maxBytes: RUN_BYTES })) {
+          if (want.has(record.offset)) found.set(record.offset, record);
+        }
+      }
+      i = j;
+    }
+    return found;
   }
 
   private fillMain(state: SubscriptionState): boolean {

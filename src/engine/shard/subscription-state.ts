@@ -1,56 +1,12 @@
 import type { DeliveryPacker } from '../delivery-batch.js';
-import { DEFAULT_EVENT_PRIORITY as DEFAULT_PRIORITY } from '../event.js';
 import { TypePattern } from '../type-pattern.js';
 import type { SubscriptionSpec } from '../subscription-spec.js';
 import { OffsetRangeSet } from './offset-range-set.js';
 import { ReadyQueue, ScanStep } from './ready-queue.js';
+import { ConsumerSlots, type ConsumerSlot } from './consumer-slots.js';
+import { before, MAIN_RANK, RANKS, laneKey, type PendingEvent } from './pending-event.js';
 
-type PendingState = 'ready' | 'inflight' | 'waiting' | 'delayed' | 'deferring';
-
-/**
- * Drain order of a subscription's sources: rank = 9 - priority. Priorities other than the default
- * are read from their lanes; rank 5 (priority 4) is the main scan of the log, which in ordered mode
- * reads every priority (order per key wins over priority there).
- */
-export const MAIN_RANK = 9 - DEFAULT_PRIORITY;
-const RANKS = 10;
-/** Lane positions are kept done under their own keys, above any log offset. */
-const LANE_KEY_BASE = 2 ** 48;
-
-/** The done-set key of position `position` of priority `priority`'s lane. */
-export function laneKey(priority: number, position: number): number {
-  return LANE_KEY_BASE * (priority + 1) + position;
-}
-
-interface PendingEvent {
-  offset: number;
-  /** Where it was read from: MAIN_RANK, or 9 - priority for a lane. */
-  rank: number;
-  /** Its lane position; -1 when read by the main scan (or put back by a replay). */
-  lanePos: number;
-  /** What marks it done: the offset (main scan) or its lane key. */
-  doneKey: number;
-  /** Ordering key: the event's key, else its type. */
-  key: string;
-  /** The stored event body, in its own buffer. */
-  body: Uint8Array;
-  /** Deliveries so far. */
-  attempt: number;
-  state: PendingState;
-  consumer: string | null;
-  /** inflight: redeliver after this time; delayed: due at this time. */
-  dueAt: number;
-  /** A dead letter put back by a replay: below the commit point, so it does not hold the commit. */
-  replayed: boolean;
-  /** ms; 0 when the event does not expire. */
-  expiresAt: number;
-}
-
-interface ConsumerSlot {
-  id: string;
-  credits: number;
-  inflight: number;
-}
+export { MAIN_RANK, laneKey } from './pending-event.js';
 
 export interface DeadLetter {
   offset: number;
@@ -61,11 +17,6 @@ export interface DeadLetter {
   attempts: number;
   /** It had been replayed from the dead letters before (its end must be recorded there too). */
   replayed: boolean;
-}
-
-/** An event that left the subscription after a replay (acked, or dead again). */
-export interface ReplayFinished {
-  offset: number;
 }
 
 const MATCH_CACHE_MAX = 10_000;
@@ -102,9 +53,7 @@ export class SubscriptionState {
   private redeliver: PendingEvent[] = [];
   private outstanding = 0;
   private readonly heldKeys = new Map<string, number>();
-  private readonly consumers = new Map<string, ConsumerSlot>();
-  private consumerOrder: string[] = [];
-  private nextConsumer = 0;
+  private readonly consumers = new ConsumerSlots();
   private readonly matchCache = new Map<string, boolean>();
 
   constructor(spec: SubscriptionSpec, readOffset: number, done: OffsetRangeSet, startOffset: number, lanes: Record<string, number> = {}) {
@@ -179,7 +128,7 @@ export class SubscriptionState {
     this.outstanding = 0;
     this.heldKeys.clear();
     this.rewindOffset = null;
-    for (const slot of this.consumers.values()) slot.inflight = 0;
+    this.consumers.resetInflight();
     this.done.clear();
     this.readOffset = offset;
   }
@@ -258,19 +207,12 @@ export class SubscriptionState {
   }
 
   attach(consumer: string, credits: number): void {
-    const existing = this.consumers.get(consumer);
-    if (existing) {
-      existing.credits = credits;
-      return;
-    }
-    this.consumers.set(consumer, { id: consumer, credits, inflight: 0 });
-    this.consumerOrder = [...this.consumers.keys()];
+    this.consumers.attach(consumer, credits);
   }
 
   /** Remove a consumer; its unacked deliveries become due for redelivery at once. */
   detach(consumer: string): void {
-    if (!this.consumers.delete(consumer)) return;
-    this.consumerOrder = [...this.consumers.keys()];
+    if (!this.consumers.detach(consumer)) return;
     for (const item of this.pending.values()) {
       if (item.state === 'inflight' && item.consumer === consumer) this.toWaiting(item);
     }
@@ -306,7 +248,7 @@ export class SubscriptionState {
         i++;
         continue;
       }
-      const consumer = this.pickConsumer();
+      const consumer = this.consumers.pick();
       if (!consumer) return dead;
       this.redeliver.splice(i, 1);
       if (this.spec.ordered) this.heldKeys.set(item.key, item.offset);
@@ -325,7 +267,7 @@ export class SubscriptionState {
         const holder = this.heldKeys.get(item.key);
         if (holder !== undefined && holder !== item.offset) return ScanStep.Skip;
       }
-      const consumer = this.pickConsumer();
+      const consumer = this.consumers.pick();
       if (!consumer) return ScanStep.Stop;
       this.outstanding++;
       if (this.spec.ordered) this.heldKeys.set(item.key, item.offset);
@@ -476,19 +418,9 @@ export class SubscriptionState {
     out.push(this.spec.key, consumer.id, item.offset, item.attempt, item.body);
   }
 
-  private pickConsumer(): ConsumerSlot | null {
-    const count = this.consumerOrder.length;
-    for (let tried = 0; tried < count; tried++) {
-      const slot = this.consumers.get(this.consumerOrder[this.nextConsumer++ % count]!)!;
-      if (slot.inflight < slot.credits) return slot;
-    }
-    return null;
-  }
-
   private release(item: PendingEvent): void {
     if (item.state !== 'inflight' || item.consumer === null) return;
-    const slot = this.consumers.get(item.consumer);
-    if (slot) slot.inflight--;
+    this.consumers.release(item.consumer);
     item.consumer = null;
   }
 
@@ -522,6 +454,3 @@ export class SubscriptionState {
   }
 }
 
-function before(a: PendingEvent, b: PendingEvent): boolean {
-  return a.rank !== b.rank ? a.rank < b.rank : a.offset < b.offset;
-}
