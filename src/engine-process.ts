@@ -1,14 +1,18 @@
 /**
- * Composition root of one engine process: opens storage, starts the admin endpoint, and tears
- * both down in reverse order. Only the CLI imports this module.
+ * Composition root of one engine process: opens the engine on the data directory, loads the client
+ * registry (creating the development client on a fresh directory), serves WebSocket clients and
+ * the admin endpoint, and tears everything down in reverse order. Only the CLI imports this module.
  */
 import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
-import { Log } from '../native-free-storage/index.js';
 import type { EngineConfig } from './config/engine-config.js';
+import { Engine } from './engine/engine.js';
 import type { Logger } from './observability/logger.js';
+import { ClientStore } from './registry/client-store.js';
+import { ensureDevClient } from './registry/dev-credentials.js';
 import { startAdminServer, type AdminServer } from './server/admin-server.js';
+import { ClientDirectory } from './server/client-directory.js';
 import { healthRoute } from './server/health.js';
+import { DEFAULT_WS_LIMITS, WsServer } from './server/ws/ws-server.js';
 
 export interface EngineProcessOptions {
   config: EngineConfig;
@@ -20,7 +24,9 @@ export class EngineProcess {
   private stopping: Promise<void> | undefined;
 
   private constructor(
-    readonly log: Log,
+    readonly engine: Engine,
+    readonly clients: ClientDirectory,
+    readonly ws: WsServer,
     readonly admin: AdminServer,
     private readonly logger: Logger,
   ) {}
@@ -28,54 +34,67 @@ export class EngineProcess {
   static async start(options: EngineProcessOptions): Promise<EngineProcess> {
     const { config, logger } = options;
     const startedAtMs = Date.now();
-
     await mkdir(config.dataDir, { recursive: true });
     logger.info('data dir', { dataDir: config.dataDir });
 
-    const logDir = path.join(config.dataDir, 'log');
-    const log = await Log.open(logDir, {
+    const engine = await Engine.open({
+      dataDir: config.dataDir,
       fsync: config.storage.fsync,
       fsyncIntervalMs: config.storage.fsyncIntervalMs,
+      logger: logger.child({ component: 'engine' }),
     });
-    logger.info('storage log opened', {
-      dir: logDir,
-      fsync: config.storage.fsync,
-      fsyncIntervalMs: config.storage.fsyncIntervalMs,
-      startOffset: log.startOffset,
-      nextOffset: log.nextOffset,
-      segments: log.segmentCount,
-      bytes: log.sizeBytes,
-    });
-    logger.info('storage recovery', { ...log.recovery });
-
-    let admin: AdminServer;
+    const opened: Array<() => Promise<void> | void> = [() => engine.close()];
+    const undo = async () => {
+      for (const step of opened.reverse()) await step();
+    };
     try {
-      admin = await startAdminServer({
+      logger.info('engine opened', { shards: engine.options.shards, workers: engine.options.workers, fsync: config.storage.fsync });
+      const store = ClientStore.open(config.dataDir);
+      const dev = ensureDevClient(config.dataDir, store);
+      if (dev.created) logger.info('created the development client (allowed every type); its credentials are here', { file: dev.file });
+      const clients = new ClientDirectory(store, engine, logger.child({ component: 'registry' }));
+      clients.watch();
+      opened.push(() => clients.close());
+      logger.info('clients loaded', { clients: clients.size, file: store.file });
+
+      const ws = await WsServer.start({
+        host: config.client.host,
+        port: config.client.port,
+        limits: { ...DEFAULT_WS_LIMITS, maxPayloadBytes: engine.options.maxPayloadBytes, publishWindow: engine.options.publishWindow },
+        engine,
+        clients,
+        logger: logger.child({ component: 'ws' }),
+      });
+      opened.push(() => ws.close());
+      const backend = { backend: ws.backend.kind, detail: ws.backend.detail };
+      if (ws.backend.kind === 'native') logger.info('uWebSockets.js loaded', backend);
+      else logger.warn('uWebSockets.js native binary did not load: serving with its slow JavaScript fallback', backend);
+      logger.info('client port listening', { host: config.client.host, port: ws.port, url: `ws://${urlHost(config.client.host)}:${ws.port}/ws` });
+
+      const admin = await startAdminServer({
         host: config.admin.host,
         port: config.admin.port,
         routes: [
-          healthRoute({ version: options.version, dataDir: config.dataDir, startedAtMs, storage: log }),
+          healthRoute({
+            version: options.version,
+            dataDir: config.dataDir,
+            startedAtMs,
+            shardStats: () => engine.shardStats(),
+            websocket: () => ({ backend: ws.backend.kind, detail: ws.backend.detail, port: ws.port, tls: ws.tls, connections: ws.connectionCount }),
+          }),
         ],
         logger: logger.child({ component: 'admin' }),
       });
-    } catch (err) {
-      // Close the log cleanly so a failed start leaves a clean checkpoint, not a crash to recover from.
-      await log.close();
-      throw err;
+      const { host, port } = admin.address;
+      logger.info('admin listening', { host, port, health: `http://${urlHost(host)}:${port}/health` });
+      return new EngineProcess(engine, clients, ws, admin, logger);
+    } catch (error) {
+      await undo();
+      throw error;
     }
-    const { host, port } = admin.address;
-    logger.info('admin listening', { host, port, health: `http://${urlHost(host)}:${port}/health` });
-    logger.info('client port configured', {
-      host: config.client.host,
-      port: config.client.port,
-      listening: false,
-      reason: 'the WebSocket front end is not part of this build yet',
-    });
-
-    return new EngineProcess(log, admin, logger);
   }
 
-  /** Idempotent: admin server first (stop answering), then the log (flush + clean checkpoint). */
+  /** Idempotent: stop accepting clients, then the admin endpoint, then the engine (flush, checkpoints). */
   stop(): Promise<void> {
     this.stopping ??= this.shutdown();
     return this.stopping;
@@ -84,24 +103,23 @@ export class EngineProcess {
   private async shutdown(): Promise<void> {
     this.logger.info('stopping');
     let firstError: unknown;
-    try {
-      await this.admin.close();
-      this.logger.info('admin server closed');
-    } catch (err) {
-      firstError = err;
-      this.logger.error('admin server close failed', { error: err instanceof Error ? err : String(err) });
-    }
-    try {
-      await this.log.close();
-      this.logger.info('storage log closed', { nextOffset: this.log.nextOffset });
-    } catch (err) {
-      firstError ??= err;
-      this.logger.error('storage log close failed', { error: err instanceof Error ? err : String(err) });
-    }
+    const step = async (name: string, run: () => Promise<void> | void) => {
+      try {
+        await run();
+        this.logger.info(`${name} closed`);
+      } catch (error) {
+        firstError ??= error;
+        this.logger.error(`${name} close failed`, { error: error instanceof Error ? error : String(error) });
+      }
+    };
+    await step('client port', () => this.ws.close());
+    await step('admin server', () => this.admin.close());
+    await step('client registry watch', () => this.clients.close());
+    await step('engine', () => this.engine.close());
     if (firstError !== undefined) throw firstError;
   }
 }
 
 function urlHost(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
+  return host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
 }

@@ -12,7 +12,7 @@ export interface ListenAddress {
 export interface EngineConfig {
   /** Absolute path of the data directory. */
   dataDir: string;
-  /** Where WebSocket clients will connect (reserved: nothing listens on it yet). */
+  /** Where WebSocket clients connect (path /ws). */
   client: ListenAddress;
   /** Admin HTTP endpoint (health, later metrics). Loopback by default because it is unauthenticated. */
   admin: ListenAddress;

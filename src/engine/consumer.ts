@@ -3,15 +3,18 @@ import { EngineError } from './errors.js';
 
 /** What a consumer asks the engine to do with its deliveries. */
 export interface ConsumerControl {
-  ack(consumer: Consumer, delivery: Delivery): void;
-  nack(consumer: Consumer, delivery: Delivery, delayMs: number): void;
-  discard(consumer: Consumer, delivery: Delivery, reason: string): void;
+  ack(consumer: Consumer, delivery: DeliveryRef): void;
+  nack(consumer: Consumer, delivery: DeliveryRef, delayMs: number): void;
+  discard(consumer: Consumer, delivery: DeliveryRef, reason: string): void;
   /** Bring the delivery back after `delayMs`, durably, without counting an attempt. */
-  defer(consumer: Consumer, delivery: Delivery, delayMs: number): void;
+  defer(consumer: Consumer, delivery: DeliveryRef, delayMs: number): void;
   /** Longest defer accepted, ms. */
   maxDeferMs(): number;
   close(consumer: Consumer): Promise<void>;
 }
+
+/** Which delivery to settle: its shard and offset (and subscription, checked when given). */
+export type DeliveryRef = Pick<Delivery, 'shard' | 'offset'> & { subscription?: string };
 
 export type DeliveryHandler = (deliveries: Delivery[], consumer: Consumer) => void;
 
@@ -37,12 +40,12 @@ export class Consumer {
     return this.closed;
   }
 
-  ack(deliveries: Delivery | readonly Delivery[]): void {
+  ack(deliveries: DeliveryRef | readonly DeliveryRef[]): void {
     for (const delivery of this.own(deliveries)) this.control.ack(this, delivery);
   }
 
   /** Deliver again after `delayMs` (default at once); the attempt counts toward maxDeliveries. */
-  nack(deliveries: Delivery | readonly Delivery[], options: { delayMs?: number } = {}): void {
+  nack(deliveries: DeliveryRef | readonly DeliveryRef[], options: { delayMs?: number } = {}): void {
     const delayMs = options.delayMs ?? 0;
     if (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > 24 * 60 * 60 * 1000) {
       throw new EngineError('INVALID_ARGUMENT', 'delayMs must be an integer from 0 to 86400000', { field: 'delayMs' });
@@ -56,7 +59,7 @@ export class Consumer {
    * the event comes back (new offset, attempt 1). In an ordered subscription deferring releases
    * the key, so later events of the key may go first.
    */
-  defer(deliveries: Delivery | readonly Delivery[], delayMs: number): void {
+  defer(deliveries: DeliveryRef | readonly DeliveryRef[], delayMs: number): void {
     const maxMs = this.control.maxDeferMs();
     if (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > maxMs) {
       throw new EngineError('INVALID_ARGUMENT', `delayMs must be an integer from 0 to ${maxMs}, got ${JSON.stringify(delayMs)}`, { field: 'delayMs' });
@@ -68,7 +71,7 @@ export class Consumer {
    * Give up on these deliveries: never redelivered to this subscription, recorded as its dead
    * letters with `reason` (listable and replayable).
    */
-  discard(deliveries: Delivery | readonly Delivery[], reason: string): void {
+  discard(deliveries: DeliveryRef | readonly DeliveryRef[], reason: string): void {
     if (typeof reason !== 'string' || reason.length === 0 || Buffer.byteLength(reason) > 1024) {
       throw new EngineError('INVALID_ARGUMENT', 'reason must be a non-empty string of at most 1024 bytes', { field: 'reason' });
     }
@@ -82,10 +85,10 @@ export class Consumer {
     await this.control.close(this);
   }
 
-  private own(deliveries: Delivery | readonly Delivery[]): readonly Delivery[] {
-    const list = Array.isArray(deliveries) ? deliveries : [deliveries as Delivery];
+  private own(deliveries: DeliveryRef | readonly DeliveryRef[]): readonly DeliveryRef[] {
+    const list = Array.isArray(deliveries) ? deliveries : [deliveries as DeliveryRef];
     for (const delivery of list) {
-      if (delivery.subscription !== this.subscription) {
+      if (delivery.subscription !== undefined && delivery.subscription !== this.subscription) {
         throw new EngineError('INVALID_ARGUMENT', `delivery of ${delivery.subscription} settled through a consumer of ${this.subscription}`, { field: 'delivery' });
       }
     }

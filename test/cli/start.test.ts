@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import os from 'node:os';
@@ -43,7 +43,7 @@ async function packageVersion(): Promise<string> {
 describe('ensync-engine start', () => {
   it('creates the data dir, answers GET /health, and stops cleanly on SIGTERM', async () => {
     const dataDir = path.join(tmp, 'nested', 'data');
-    const engine = start(['start', '--data-dir', dataDir, '--admin-port', '0', '--port', '18080']);
+    const engine = start(['start', '--data-dir', dataDir, '--admin-port', '0', '--port', '0']);
     const port = await adminPort(engine);
     await engine.waitForLine('engine ready');
 
@@ -55,34 +55,38 @@ describe('ensync-engine start', () => {
       status: 'ok',
       version: await packageVersion(),
       dataDir,
-      storage: { state: 'open', startOffset: 0, nextOffset: 0, durableOffset: 0, segments: expect.any(Number), bytes: expect.any(Number) },
+      websocket: { backend: 'native', tls: false, connections: 0 },
     });
+    expect((body.shards as unknown[]).length).toBeGreaterThan(0);
     expect(body.uptimeSeconds).toBeGreaterThanOrEqual(0);
 
     const missing = await fetch(`http://127.0.0.1:${port}/nope`);
     expect(missing.status).toBe(404);
     expect(await missing.json()).toEqual({ error: { code: 'NOT_FOUND', message: 'no route for GET /nope' } });
 
-    // The client port is configuration only for now, but it is reported.
-    const clientLine = await engine.waitForLine('client port configured');
-    expect(clientLine).toMatchObject({ host: '0.0.0.0', port: 18080, listening: false });
+    // The WebSocket port is reported with the backend that serves it, and the development client's credentials.
+    const clientLine = await engine.waitForLine('client port listening');
+    expect(clientLine).toMatchObject({ host: '0.0.0.0', port: (body.websocket as { port: number }).port });
+    expect(engine.lines.find((l) => l.msg === 'uWebSockets.js loaded')).toBeDefined();
     expect(engine.lines.find((l) => l.msg === 'data dir')?.dataDir).toBe(dataDir);
-    expect(engine.lines.find((l) => l.msg === 'storage recovery')).toBeDefined();
+    const devLine = engine.lines.find((l) => l.msg.startsWith('created the development client'));
+    expect(devLine?.file).toBe(path.join(dataDir, 'dev-credentials.json'));
+    expect(statSync(path.join(dataDir, 'dev-credentials.json')).mode & 0o777).toBe(0o600);
 
     engine.child.kill('SIGTERM');
     const { code, signal } = await engine.exited;
     expect({ code, signal }).toEqual({ code: 0, signal: null });
     expect(engine.stderr()).toBe('');
-    expect(existsSync(path.join(dataDir, 'log', 'checkpoint'))).toBe(true);
+    expect(existsSync(path.join(dataDir, 'shards', '0', 'events', 'checkpoint'))).toBe(true);
     expect(engine.lines.map((l) => l.msg)).toEqual(
-      expect.arrayContaining(['shutdown requested', 'admin server closed', 'storage log closed', 'engine stopped']),
+      expect.arrayContaining(['shutdown requested', 'client port closed', 'admin server closed', 'engine closed', 'engine stopped']),
     );
     // Stopped means stopped: the admin port no longer answers.
     await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
   });
 
   it('reopens a cleanly closed data dir without a recovery scan (SIGINT, default command, env config)', async () => {
-    const env = { ENSYNC_DATA_DIR: tmp, ENSYNC_ADMIN_PORT: '0' };
+    const env = { ENSYNC_DATA_DIR: tmp, ENSYNC_ADMIN_PORT: '0', ENSYNC_PORT: '0' };
     const first = start([], env);
     await adminPort(first);
     await first.waitForLine('engine ready');
@@ -91,15 +95,16 @@ describe('ensync-engine start', () => {
 
     const second = start([], env);
     await adminPort(second);
-    const recovery = await second.waitForLine('storage recovery');
-    expect(recovery.clean).toBe(true);
+    await second.waitForLine('engine ready');
+    // The development client exists already: it is not made again.
+    expect(second.lines.some((l) => l.msg.startsWith('created the development client'))).toBe(false);
     expect(second.lines.find((l) => l.msg === 'data dir')?.dataDir).toBe(tmp);
     second.child.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);
   });
 
   it('exits at once with code 1 on a second signal while shutdown is still in progress', async () => {
-    const engine = start(['--data-dir', tmp, '--admin-port', '0']);
+    const engine = start(['--data-dir', tmp, '--admin-port', '0', '--port', '0']);
     const port = await adminPort(engine);
     await engine.waitForLine('engine ready');
     // A half-received admin request keeps shutdown waiting for the admin server to drain.
@@ -119,13 +124,13 @@ describe('ensync-engine start', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const taken = (blocker.address() as { port: number }).port;
     try {
-      const engine = start(['--data-dir', tmp, '--admin-port', String(taken)]);
+      const engine = start(['--data-dir', tmp, '--admin-port', String(taken), '--port', '0']);
       const failure = await engine.waitForLine('engine failed to start');
       expect(failure.level).toBe('error');
       expect(failure.error).toMatchObject({ code: 'ADMIN_LISTEN_FAILED' });
       expect((failure.error as { message: string }).message).toContain(`127.0.0.1:${taken}`);
       expect((await engine.exited).code).toBe(1);
-      expect(existsSync(path.join(tmp, 'log', 'checkpoint'))).toBe(true);
+      expect(existsSync(path.join(tmp, 'shards', '0', 'events', 'checkpoint'))).toBe(true);
     } finally {
       await new Promise<void>((resolve) => blocker.close(() => resolve()));
     }

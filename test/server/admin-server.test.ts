@@ -3,7 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Log, defaultFileIO } from '../../native-free-storage/index.js';
+import type { ShardStats } from '../../src/engine/shard-messages.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { AdminServerError, startAdminServer, type AdminRoute, type AdminServer } from '../../src/server/admin-server.js';
 import { buildHealthReport, healthRoute } from '../../src/server/health.js';
@@ -23,29 +23,23 @@ afterEach(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-async function openLog(options: Parameters<typeof Log.open>[1] = {}): Promise<Log> {
-  const log = await Log.open(path.join(tmp, 'log'), options);
-  cleanups.push(async () => {
-    if (log.state !== 'closed') await log.close().catch(() => undefined);
-  });
-  return log;
-}
-
 async function serve(routes: AdminRoute[]): Promise<{ server: AdminServer; url: string }> {
   const server = await startAdminServer({ host: '127.0.0.1', port: 0, routes, logger });
   cleanups.push(() => server.close());
   return { server, url: `http://127.0.0.1:${server.address.port}` };
 }
 
-function healthFor(log: Log, startedAtMs = Date.now()): AdminRoute {
-  return healthRoute({ version: '9.9.9', dataDir: tmp, startedAtMs, storage: log });
+const websocket = () => ({ backend: 'native' as const, detail: 'test', port: 1234, tls: false, connections: 2 });
+const shard = (n: number, nextOffset: number): ShardStats => ({ shard: n, nextOffset, subscriptions: 1, scheduledPending: 0, scheduledInMemory: 0 });
+
+function healthFor(shardStats: () => Promise<ShardStats[]>, startedAtMs = Date.now()): AdminRoute {
+  return healthRoute({ version: '9.9.9', dataDir: tmp, startedAtMs, shardStats, websocket });
 }
 
 describe('GET /health', () => {
-  it('reports ok and the log positions, which follow appends', async () => {
-    const log = await openLog({ fsync: 'always' });
-    const { url } = await serve([healthFor(log)]);
-
+  it('reports ok, the WebSocket backend and where each shard stands', async () => {
+    let offsets = [0, 0];
+    const { url } = await serve([healthFor(async () => offsets.map((o, i) => shard(i, o)))]);
     const before = await fetch(`${url}/health`);
     expect(before.status).toBe(200);
     expect(before.headers.get('content-type')).toBe('application/json; charset=utf-8');
@@ -53,44 +47,23 @@ describe('GET /health', () => {
       status: 'ok',
       version: '9.9.9',
       dataDir: tmp,
-      storage: { state: 'open', startOffset: 0, nextOffset: 0, durableOffset: 0 },
+      websocket: { backend: 'native', port: 1234, connections: 2 },
+      shards: [{ shard: 0, nextOffset: 0 }, { shard: 1, nextOffset: 0 }],
     });
-
-    await log.append([1, 2, 3].map((n) => ({ body: Buffer.from(`event-${n}`) })));
-    const after = (await (await fetch(`${url}/health`)).json()) as { storage: Record<string, number> };
-    expect(after.storage.nextOffset).toBe(3);
-    expect(after.storage.durableOffset).toBe(3);
-    expect(after.storage.segments).toBe(log.segmentCount);
-    expect(after.storage.bytes).toBe(log.sizeBytes);
-    expect(after.storage.bytes).toBeGreaterThan(0);
+    offsets = [3, 5];
+    const after = (await (await fetch(`${url}/health`)).json()) as { shards: Array<{ nextOffset: number }> };
+    expect(after.shards.map((s) => s.nextOffset)).toEqual([3, 5]);
   });
 
-  it('answers 503 "failed" once the log has failed', async () => {
-    const log = await openLog({
-      fsync: 'always',
-      io: { writeSync: defaultFileIO.writeSync, fsync: () => Promise.reject(new Error('EIO: disk gone')) },
-    });
-    const { url } = await serve([healthFor(log)]);
-    await expect(log.append([{ body: Buffer.from('lost') }])).rejects.toMatchObject({ code: 'FSYNC_FAILED' });
-    expect(log.state).toBe('failed');
-
+  it('answers 503 "failed" with the reason when the engine cannot serve', async () => {
+    const { url } = await serve([healthFor(() => Promise.reject(new Error('the engine is closed')))]);
     const res = await fetch(`${url}/health`);
     expect(res.status).toBe(503);
-    expect(await res.json()).toMatchObject({ status: 'failed', storage: { state: 'failed' } });
-  });
-
-  it('answers 503 once the log is closed', async () => {
-    const log = await openLog();
-    const { url } = await serve([healthFor(log)]);
-    await log.close();
-    const res = await fetch(`${url}/health`);
-    expect(res.status).toBe(503);
-    expect(await res.json()).toMatchObject({ status: 'failed', storage: { state: 'closed' } });
+    expect(await res.json()).toMatchObject({ status: 'failed', error: 'the engine is closed', websocket: { backend: 'native' } });
   });
 
   it('computes uptime from the start time', async () => {
-    const log = await openLog();
-    const report = buildHealthReport({ version: '1', dataDir: tmp, startedAtMs: 10_000, storage: log, now: () => 12_345 });
+    const report = await buildHealthReport({ version: '1', dataDir: tmp, startedAtMs: 10_000, shardStats: async () => [], websocket, now: () => 12_345 });
     expect(report.uptimeSeconds).toBe(2.345);
   });
 });
@@ -117,8 +90,7 @@ describe('admin server', () => {
   });
 
   it('answers a wrong method with 405 and an Allow header; HEAD works like GET without a body', async () => {
-    const log = await openLog();
-    const { url } = await serve([healthFor(log)]);
+    const { url } = await serve([healthFor(async () => [shard(0, 0)])]);
     const post = await fetch(`${url}/health`, { method: 'POST', body: '{}' });
     expect(post.status).toBe(405);
     expect(post.headers.get('allow')).toBe('GET');
@@ -141,8 +113,7 @@ describe('admin server', () => {
   });
 
   it('closes promptly while a keep-alive connection is open', async () => {
-    const log = await openLog();
-    const server = await startAdminServer({ host: '127.0.0.1', port: 0, routes: [healthFor(log)], logger });
+    const server = await startAdminServer({ host: '127.0.0.1', port: 0, routes: [healthFor(async () => [shard(0, 0)])], logger });
     const res = await fetch(`http://127.0.0.1:${server.address.port}/health`, { headers: { connection: 'keep-alive' } });
     await res.json();
     const started = Date.now();
@@ -151,9 +122,8 @@ describe('admin server', () => {
   });
 
   it('lets a request that is still arriving hold close() until the drain timeout, then cuts it off', async () => {
-    const log = await openLog();
     const drainTimeoutMs = 300;
-    const server = await startAdminServer({ host: '127.0.0.1', port: 0, routes: [healthFor(log)], logger, drainTimeoutMs });
+    const server = await startAdminServer({ host: '127.0.0.1', port: 0, routes: [healthFor(async () => [shard(0, 0)])], logger, drainTimeoutMs });
     const held = await holdHalfReceivedRequest(server.address.port);
     const started = Date.now();
     await server.close();

@@ -1,0 +1,73 @@
+/**
+ * The EnSync wire protocol v1, shared by the server and the client SDK (docs/protocol.md).
+ * Runs in Node and browsers: it depends on msgpackr only.
+ */
+export { encodeFrame, decodeClientFrame, decodeServerFrame } from './codec.js';
+export { encodeBase64 } from './base64.js';
+export {
+  PROTOCOL_VERSION,
+  SUPPORTED_VERSIONS,
+  WEBSOCKET_PATH,
+  CLOSE_CODES,
+  NONCE_BYTES,
+  SIGNATURE_BYTES,
+  AUTH_MESSAGE_PREFIX,
+  TRAIL_KINDS,
+  CLIENT_FRAME_TYPES,
+  SERVER_FRAME_TYPES,
+  authMessage,
+  errorFrame,
+} from './frames.js';
+export type {
+  CloseCode,
+  DeliveryRef,
+  StartFrom,
+  PublishEvent,
+  WireEvent,
+  ConnectionLimits,
+  PublishReceipt,
+  PublishFailure,
+  PublishResult,
+  WireDelivery,
+  DeadLetter,
+  TrailKind,
+  TrailEntry,
+  HelloFrame,
+  PublishFrame,
+  SubscribeFrame,
+  UnsubscribeFrame,
+  AckFrame,
+  NackFrame,
+  DeferFrame,
+  DiscardFrame,
+  PauseFrame,
+  ResumeFrame,
+  SeekFrame,
+  DeadLettersRequestFrame,
+  ReplayDeadLettersFrame,
+  GetEventFrame,
+  PingFrame,
+  PongFrame,
+  ClientFrame,
+  ClientFrameType,
+  ChallengeFrame,
+  WelcomeFrame,
+  PublishedFrame,
+  SubscribedFrame,
+  OkFrame,
+  DeliverFrame,
+  DeadLettersFrame,
+  EventFrame,
+  ErrorFrame,
+  ServerFrame,
+  ServerFrameType,
+  Frame,
+} from './frames.js';
+export {
+  ProtocolError,
+  isProtocolError,
+  PROTOCOL_ERROR_CODES,
+  ENGINE_ERROR_CODES_ON_WIRE,
+  ERROR_CODES,
+} from './protocol-error.js';
+export type { ProtocolErrorCode, EngineErrorCodeOnWire, ErrorCode, ErrorBody, ProtocolErrorOptions } from './protocol-error.js';
