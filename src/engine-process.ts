@@ -60,6 +60,7 @@ export class EngineProcess {
       const ws = await WsServer.start({
         host: config.client.host,
         port: config.client.port,
+        ...(config.tls ? { tls: config.tls } : {}),
         limits: { ...DEFAULT_WS_LIMITS, maxPayloadBytes: engine.options.maxPayloadBytes, publishWindow: engine.options.publishWindow },
         engine,
         clients,
@@ -69,7 +70,7 @@ export class EngineProcess {
       const backend = { backend: ws.backend.kind, detail: ws.backend.detail };
       if (ws.backend.kind === 'native') logger.info('uWebSockets.js loaded', backend);
       else logger.warn('uWebSockets.js native binary did not load: serving with its slow JavaScript fallback', backend);
-      logger.info('client port listening', { host: config.client.host, port: ws.port, url: `ws://${urlHost(config.client.host)}:${ws.port}/ws` });
+      logger.info('client port listening', { host: config.client.host, port: ws.port, url: `${ws.tls ? 'wss' : 'ws'}://${urlHost(config.client.host)}:${ws.port}/ws` });
 
       const admin = await startAdminServer({
         host: config.admin.host,

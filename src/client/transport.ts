@@ -72,8 +72,8 @@ export async function openTransport(url: string, handlers: TransportHandlers, ti
     let lastError = '';
     const detach = (): void => {
       detached = true;
-      socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
-      // Late events of a detached socket must not throw as unhandled errors in `ws`.
+      socket.onopen = socket.onmessage = socket.onclose = null;
+      // Keep a listener: `ws` throws an 'error' event that nobody listens to.
       socket.onerror = () => undefined;
     };
     const timer = setTimeout(() => {

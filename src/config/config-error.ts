@@ -7,7 +7,8 @@ export type ConfigErrorCode =
   | 'INVALID_HOST'
   | 'INVALID_DATA_DIR'
   | 'INVALID_FSYNC_POLICY'
-  | 'INVALID_FSYNC_INTERVAL';
+  | 'INVALID_FSYNC_INTERVAL'
+  | 'INVALID_TLS';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

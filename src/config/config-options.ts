@@ -11,7 +11,9 @@ export type ConfigKey =
   | 'clientHost'
   | 'adminHost'
   | 'fsync'
-  | 'fsyncIntervalMs';
+  | 'fsyncIntervalMs'
+  | 'tlsCert'
+  | 'tlsKey';
 
 export interface ConfigOptionSpec {
   key: ConfigKey;
@@ -79,5 +81,21 @@ export const CONFIG_OPTIONS: readonly ConfigOptionSpec[] = [
     valueName: 'ms',
     defaultValue: String(CONFIG_DEFAULTS.fsyncIntervalMs),
     description: "group-commit window for --fsync interval, 1-60000",
+  },
+  {
+    key: 'tlsCert',
+    flag: 'tls-cert',
+    env: 'ENSYNC_TLS_CERT',
+    valueName: 'file',
+    defaultValue: '',
+    description: 'PEM certificate: serve wss:// (with --tls-key)',
+  },
+  {
+    key: 'tlsKey',
+    flag: 'tls-key',
+    env: 'ENSYNC_TLS_KEY',
+    valueName: 'file',
+    defaultValue: '',
+    description: 'PEM private key of --tls-cert',
   },
 ];

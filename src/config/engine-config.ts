@@ -14,6 +14,8 @@ export interface EngineConfig {
   dataDir: string;
   /** Where WebSocket clients connect (path /ws). */
   client: ListenAddress;
+  /** Serve wss:// with this certificate and key (PEM files); absent: plain ws://. */
+  tls?: { certFile: string; keyFile: string };
   /** Admin HTTP endpoint (health, later metrics). Loopback by default because it is unauthenticated. */
   admin: ListenAddress;
   storage: {

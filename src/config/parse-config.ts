@@ -1,7 +1,9 @@
 /**
  * Pure configuration parsing: argv + env (+ the cwd that relative paths resolve against) in,
- * typed EngineConfig out, or a ConfigError. Precedence: flag > env var > default.
+ * typed EngineConfig out, or a ConfigError. Precedence: flag > env var > default. The only I/O:
+ * TLS files are checked to be readable.
  */
+import fs from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -56,6 +58,8 @@ export function parseConfig(argv: readonly string[], env: Env, cwd: string): Par
       fsyncIntervalMs: parseFsyncInterval(raw('fsyncIntervalMs')),
     },
   };
+  const tls = parseTls(raw('tlsCert'), raw('tlsKey'), cwd);
+  if (tls) config.tls = tls;
   return { kind: 'config', config };
 }
 
@@ -112,6 +116,22 @@ function specFor(key: ConfigKey): ConfigOptionSpec {
   const spec = CONFIG_OPTIONS.find((o) => o.key === key);
   if (spec === undefined) throw new Error(`no option spec for ${key}`);
   return spec;
+}
+
+/** Both files or neither; each must be readable now (the server would fail later with less to say). */
+function parseTls(cert: RawValue | undefined, key: RawValue | undefined, cwd: string): EngineConfig['tls'] {
+  if (!cert && !key) return undefined;
+  if (!cert || !key) throw new ConfigError('INVALID_TLS', `${cert ? '--tls-key' : '--tls-cert'} is needed too: TLS takes a certificate and its key`);
+  const file = (raw: RawValue) => {
+    const resolved = path.resolve(cwd, raw.value);
+    try {
+      fs.accessSync(resolved, fs.constants.R_OK);
+    } catch {
+      throw new ConfigError('INVALID_TLS', `${raw.source}: cannot read ${resolved}`);
+    }
+    return resolved;
+  };
+  return { certFile: file(cert), keyFile: file(key) };
 }
 
 function parseDataDir(raw: RawValue | undefined, cwd: string): string {

@@ -17,7 +17,7 @@ describe('README configuration table', () => {
       const row = rows.find((cells) => cells[1]?.startsWith(`\`--${option.flag} `));
       expect(row, option.flag).toBeDefined();
       expect(row![2]).toBe(`\`${option.env}\``);
-      expect(row![3]).toBe(`\`${option.defaultValue}\``);
+      expect(row![3]).toBe(option.defaultValue === "" ? "(none)" : `\`${option.defaultValue}\``);
     }
   });
 

@@ -30,13 +30,13 @@ export class WsEngineHarness {
   private readonly dirs = new TempDirs();
   private readonly running: WsEngine[] = [];
 
-  async start(options: { limits?: Partial<WsLimits>; engine?: Partial<EngineOptions>; dataDir?: string } = {}): Promise<WsEngine> {
+  async start(options: { limits?: Partial<WsLimits>; engine?: Partial<EngineOptions>; dataDir?: string; tls?: { certFile: string; keyFile: string } } = {}): Promise<WsEngine> {
     const dataDir = options.dataDir ?? (await this.dirs.make('ws-engine-'));
     const engine = await Engine.open({ workers: 1, shards: 2, ...options.engine, dataDir });
     const store = ClientStore.open(dataDir);
     const clients = new ClientDirectory(store, engine, null);
     clients.watch(100);
-    const server = await WsServer.start({ host: '127.0.0.1', port: 0, limits: { ...DEFAULT_WS_LIMITS, ...options.limits }, engine, clients, logger: null });
+    const server = await WsServer.start({ host: '127.0.0.1', port: 0, ...(options.tls ? { tls: options.tls } : {}), limits: { ...DEFAULT_WS_LIMITS, ...options.limits }, engine, clients, logger: null });
     const running: WsEngine = {
       engine,
       server,

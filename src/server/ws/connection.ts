@@ -22,6 +22,7 @@ import {
   type StartFrom,
 } from '../../protocol/index.js';
 import type { ClientDirectory, KnownClient } from '../client-directory.js';
+import type { ClientSessions } from '../client-sessions.js';
 import { newChallenge, verifyChallenge, type AuthThrottle, type Challenge } from './client-auth.js';
 import { toWireEvent, toWireTrail } from './wire-event.js';
 
@@ -50,6 +51,7 @@ export interface ConnectionContext {
   throttle: AuthThrottle;
   limits: WsLimits;
   serverId: string;
+  sessions: ClientSessions;
   logger: Logger | null;
 }
 
@@ -108,6 +110,7 @@ export class Connection {
       this.refuse(error);
       return;
     }
+    if (this.client) this.context.sessions.seen(this.client.record.id, Date.now());
     if (this.state !== 'authenticated') {
       if (frame.t !== 'hello' || this.state !== 'challenged') {
         this.fail({ code: 'PROTOCOL_ERROR', message: 'authenticate first: the only frame accepted now is hello', retryable: false }, CLOSE_CODES.PROTOCOL_ERROR, frame.id);
@@ -131,6 +134,7 @@ export class Connection {
   /** The socket closed: its consumers close, so their unacked deliveries go out again at once. */
   onClose(): void {
     if (this.state === 'closed') return;
+    if (this.state === 'authenticated') this.context.sessions.disconnected(this.client!.record.id, Date.now());
     this.state = 'closed';
     clearTimeout(this.authTimer);
     this.queue.length = 0;
@@ -166,6 +170,7 @@ export class Connection {
     clearTimeout(this.authTimer);
     this.client = client;
     this.state = 'authenticated';
+    this.context.sessions.connected(client.record.id, Date.now());
     const { maxFrameBytes, maxPayloadBytes, maxEventsPerPublish, maxSubscriptionsPerConnection, publishWindow } = this.context.limits;
     this.send({
       t: 'welcome',

@@ -5,6 +5,7 @@ import type { Engine } from '../../engine/engine.js';
 import type { Logger } from '../../observability/logger.js';
 import { CLOSE_CODES, WEBSOCKET_PATH } from '../../protocol/index.js';
 import type { ClientDirectory } from '../client-directory.js';
+import { ClientSessions } from '../client-sessions.js';
 import { AuthThrottle } from './client-auth.js';
 import { Connection, type WsLimits } from './connection.js';
 import { loadUws, type UwsBackend } from './uws-backend.js';
@@ -52,6 +53,8 @@ export class WsServer {
 
   private constructor(
     readonly backend: UwsBackend,
+    /** Every client's status (active, idle, disconnected), for the management interface. */
+    readonly sessions: ClientSessions,
     readonly port: number,
     readonly tls: boolean,
   ) {}
@@ -62,8 +65,10 @@ export class WsServer {
     const app = options.tls
       ? uws.SSLApp({ cert_file_name: readable(options.tls.certFile), key_file_name: readable(options.tls.keyFile) })
       : uws.App();
+    const sessions = new ClientSessions();
     const context = {
       engine: options.engine,
+      sessions,
       clients: options.clients,
       throttle: new AuthThrottle(),
       limits: options.limits,
@@ -128,7 +133,7 @@ export class WsServer {
     const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
       app.listen(options.host, options.port, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on ${options.host}:${options.port}`))));
     });
-    server = new WsServer(backend, uws.us_socket_local_port(listenSocket as never), options.tls !== undefined);
+    server = new WsServer(backend, sessions, uws.us_socket_local_port(listenSocket as never), options.tls !== undefined);
     server.listenSocket = listenSocket;
     return server;
   }

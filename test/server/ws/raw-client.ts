@@ -24,8 +24,8 @@ export class RawClient {
     });
   }
 
-  static async open(url: string): Promise<RawClient> {
-    const socket = new WebSocket(url);
+  static async open(url: string, tls?: { ca: Buffer; servername: string }): Promise<RawClient> {
+    const socket = new WebSocket(url, tls);
     const client = new RawClient(socket);
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve());
@@ -35,8 +35,8 @@ export class RawClient {
   }
 
   /** Open, answer the challenge with `secretKey`, and wait for welcome. */
-  static async authenticated(url: string, clientId: string, secretKey: Uint8Array): Promise<RawClient> {
-    const client = await RawClient.open(url);
+  static async authenticated(url: string, clientId: string, secretKey: Uint8Array, tls?: { ca: Buffer; servername: string }): Promise<RawClient> {
+    const client = await RawClient.open(url, tls);
     const challenge = (await client.next((f) => f.t === 'challenge')) as ChallengeFrame;
     client.send({ t: 'hello', id: client.id(), version: 1, clientId, signature: signChallenge(challenge, secretKey) });
     const reply = await client.next((f) => f.t === 'welcome' || f.t === 'error');

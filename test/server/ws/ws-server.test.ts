@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { pack } from 'msgpackr';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateSigningKeyPair } from '../../../src/engine/signing.js';
@@ -14,6 +18,24 @@ describe('WebSocket server', () => {
   it('runs the native uWebSockets.js binary, not the fallback', async () => {
     const running = await harness.start();
     expect(running.server.backend.kind, running.server.backend.detail).toBe('native');
+  });
+
+  it('serves wss:// with a certificate and key (self-signed, made now with openssl)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ws-tls-'));
+    try {
+      const certFile = path.join(dir, 'cert.pem');
+      const keyFile = path.join(dir, 'key.pem');
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+      const running = await harness.start({ tls: { certFile, keyFile } });
+      expect(running.server.tls).toBe(true);
+      const me = running.addClient('me');
+      const url = running.url.replace('ws://', 'wss://');
+      const client = await RawClient.authenticated(url, me.id, me.secretKey, { ca: fs.readFileSync(certFile), servername: 'localhost' });
+      expect(await client.request({ t: 'ping', id: client.id() })).toMatchObject({ t: 'pong' });
+      client.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('authenticates, publishes, delivers and takes acks', async () => {
@@ -43,12 +65,16 @@ describe('WebSocket server', () => {
     expect(first.event).toMatchObject({ type: 'orders/created', sender: 'producer', headers: { trace: 't' }, key: null });
     const ok = await sub.request({ t: 'ack', id: sub.id(), subscription: 'reader/audit', deliveries: deliveries.map((d) => [d.shard, d.offset]) });
     expect(ok.t).toBe('ok');
+    expect(running.server.sessions.get('reader', Date.now())).toMatchObject({ status: 'active', connections: 1 });
 
     // The same id again: a duplicate, nothing stored.
     const again = (await pub.request({ t: 'publish', id: pub.id(), events: [{ type: 'orders/created', payload: bytes('one'), id: 'o-1' }] })) as PublishedFrame;
     expect(again.results[0]).toMatchObject({ id: 'o-1', duplicate: true });
     pub.close();
     sub.close();
+    await sub.waitClosed();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(running.server.sessions.get('reader', Date.now())).toMatchObject({ status: 'disconnected', connections: 0 });
   });
 
   it('refuses a wrong signature, an unknown client and a late answer, closing the socket', async () => {
