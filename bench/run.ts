@@ -11,6 +11,7 @@ const SUITES = [
   'storage',
   'engine',
   'delivery',
+  'ws',
 ] as const;
 
 const USAGE = `usage: npm run bench -- [suite ...] [--quick] [--dir <path>]

@@ -227,15 +227,27 @@ export class Session {
     this.transport?.send(encodeFrame(frame));
   }
 
-  /** Nothing heard for twice the heartbeat: the connection is dead even if no close arrived. */
+  /**
+   * Nothing heard for twice the heartbeat: the connection is dead even if no close arrived. After
+   * one quiet heartbeat the client pings (allowed at any time), so an idle but healthy connection
+   * always has something to hear, whether or not the server pings on its own.
+   */
   private startWatch(heartbeatMs: number): void {
     if (heartbeatMs <= 0) return;
     const silenceMs = 2 * heartbeatMs;
+    let pingedAt = 0;
     this.watchTimer = setInterval(() => {
-      if (Date.now() - this.lastHeardAt <= silenceMs) return;
-      this.transport?.abort();
-      this.fail(new EnSyncError('CONNECTION_LOST', `nothing heard from the server for ${silenceMs} ms`));
-    }, Math.max(50, Math.floor(heartbeatMs / 2)));
+      const now = Date.now();
+      const quietMs = now - this.lastHeardAt;
+      if (quietMs > silenceMs) {
+        this.transport?.abort();
+        this.fail(new EnSyncError('CONNECTION_LOST', `nothing heard from the server for ${quietMs} ms (limit ${silenceMs} ms)`));
+      } else if (quietMs >= heartbeatMs && pingedAt <= this.lastHeardAt) {
+        pingedAt = now;
+        // Its pong needs no pending entry: hearing anything at all is what counts.
+        this.sendRaw({ t: 'ping', id: this.options.nextRequestId() });
+      }
+    }, Math.max(20, Math.floor(heartbeatMs / 4)));
   }
 
   private onTransportClosed(code: number, reason: string): void {
