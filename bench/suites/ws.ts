@@ -102,7 +102,9 @@ async function run(ctx: SuiteContext): Promise<SuiteOutput> {
   const rows: BenchRow[] = [];
   const checkFailures: string[] = [];
   const dataDir = path.join(ctx.dir, 'data');
-  const [latencyClient, idleClient, ...publishers] = addClients(dataDir, ['bench-latency', 'bench-idle', 'bench-publisher-0', 'bench-publisher-1']);
+  const [latencyClient, ...publishers] = addClients(dataDir, ['bench-latency', 'bench-publisher-0', 'bench-publisher-1']);
+  // A client holds at most 100 connections (the server's default): idle connections come from many clients.
+  const idleClients = addClients(dataDir, Array.from({ length: Math.ceil(cfg.idleConnections / 50) }, (_, i) => `bench-idle-${i}`));
   const started = await startServer(dataDir);
   const server = { ...started, ...latencyClient! };
   try {
@@ -136,20 +138,20 @@ async function run(ctx: SuiteContext): Promise<SuiteOutput> {
 
     ctx.progress(`${cfg.idleConnections} idle authenticated connections`);
     const before = rssMb(server.child.pid!);
-    const idleClients: ChildProcess[] = [];
+    const idleProcesses: ChildProcess[] = [];
     let ready = 0;
     let allReady!: () => void;
     const readyPromise = new Promise<void>((resolve) => (allReady = resolve));
-    const idle = [0, 1].map(() =>
-      runClient({ mode: 'idle', url: server.url, ...idleClient!, connections: cfg.idleConnections / 2 }, (child) => {
-        idleClients.push(child);
+    const idle = [0, 1].map((half) =>
+      runClient({ mode: 'idle', url: server.url, ...idleClients[0]!, clients: idleClients.filter((_, i) => i % 2 === half), connections: cfg.idleConnections / 2 }, (child) => {
+        idleProcesses.push(child);
         if (++ready === 2) allReady();
       }),
     );
     await Promise.race([readyPromise, Promise.all(idle)]);
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const withIdle = rssMb(server.child.pid!);
-    for (const child of idleClients) child.stdin!.end();
+    for (const child of idleProcesses) child.stdin!.end();
     const idleResults = await Promise.all(idle);
     const connected = idleResults.reduce((n, r) => n + r.connections!, 0);
     if (connected !== cfg.idleConnections) checkFailures.push(`idle: ${connected} of ${cfg.idleConnections} connections authenticated`);

@@ -42,6 +42,8 @@ export interface WsLimits extends ConnectionLimits {
   maxQueuedBytes: number;
   authTimeoutMs: number;
   heartbeatMs: number;
+  /** Open connections one client may hold at most. */
+  maxConnectionsPerClient: number;
 }
 
 /** What every connection of one server shares. */
@@ -72,6 +74,10 @@ export class Connection {
   private readonly queue: Uint8Array[] = [];
   private queuedBytes = 0;
   private readonly authTimer: NodeJS.Timeout;
+  private heartbeat: NodeJS.Timeout | null = null;
+  /** The server's ping not yet answered (-1: none out). */
+  private pingOut = -1;
+  private nextPingId = 1;
 
   constructor(
     private readonly socket: SocketPort,
@@ -137,6 +143,7 @@ export class Connection {
     if (this.state === 'authenticated') this.context.sessions.disconnected(this.client!.record.id, Date.now());
     this.state = 'closed';
     clearTimeout(this.authTimer);
+    if (this.heartbeat) clearInterval(this.heartbeat);
     this.queue.length = 0;
     for (const consumer of this.consumers.values()) void consumer.close();
     this.consumers.clear();
@@ -168,6 +175,11 @@ export class Connection {
     }
     this.context.throttle.succeeded(address);
     clearTimeout(this.authTimer);
+    const open = this.context.sessions.get(client.record.id, Date.now())?.connections ?? 0;
+    if (open >= this.context.limits.maxConnectionsPerClient) {
+      this.fail({ code: 'LIMIT_EXCEEDED', message: `client ${client.record.id} has ${open} connections open, the most allowed`, retryable: true }, CLOSE_CODES.PROTOCOL_ERROR, frame.id);
+      return;
+    }
     this.client = client;
     this.state = 'authenticated';
     this.context.sessions.connected(client.record.id, Date.now());
@@ -181,6 +193,19 @@ export class Connection {
       limits: { maxFrameBytes, maxPayloadBytes, maxEventsPerPublish, maxSubscriptionsPerConnection, publishWindow },
       heartbeatMs: this.context.limits.heartbeatMs,
     });
+    this.heartbeat = setInterval(() => this.ping(), this.context.limits.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  /** A ping still unanswered when the next is due means the peer is gone: its deliveries go out again. */
+  private ping(): void {
+    if (this.pingOut >= 0) {
+      this.context.logger?.info('closing a connection that stopped answering pings', { client: this.clientId });
+      this.close(CLOSE_CODES.GOING_AWAY, 'no pong');
+      return;
+    }
+    this.pingOut = this.nextPingId++;
+    this.send({ t: 'ping', id: this.pingOut });
   }
 
   private async handle(frame: ClientFrame): Promise<void> {
@@ -238,6 +263,7 @@ export class Connection {
       case 'ping':
         return this.send({ t: 'pong', id: frame.id });
       case 'pong':
+        if (frame.id === this.pingOut) this.pingOut = -1;
         return;
     }
   }

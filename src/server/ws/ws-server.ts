@@ -31,6 +31,7 @@ export const DEFAULT_WS_LIMITS: Readonly<WsLimits> = Object.freeze({
   maxQueuedBytes: 64 * 1024 * 1024,
   authTimeoutMs: 5000,
   heartbeatMs: 30_000,
+  maxConnectionsPerClient: 100,
 });
 
 /** How far past maxFrameBytes a frame still gets an error frame rather than a closed socket. */

@@ -167,6 +167,29 @@ describe('WebSocket server', () => {
     expect(await client.request({ t: 'subscribe', id: client.id(), name: 's', pattern: 'orders/created' })).toMatchObject({ t: 'subscribed' });
   });
 
+  it('pings authenticated connections and closes one that stops answering', async () => {
+    const running = await harness.start({ limits: { heartbeatMs: 150 } });
+    const me = running.addClient('me');
+    const silent = await RawClient.authenticated(running.url, me.id, me.secretKey);
+    const answering = await RawClient.authenticated(running.url, me.id, me.secretKey);
+    const ping = await answering.next((f) => f.t === 'ping');
+    answering.send({ t: 'pong', id: (ping as { id: number }).id });
+    expect((await silent.waitClosed(3000)).code).toBe(1001);
+    for (let i = 0; i < 3; i++) {
+      const next = await answering.next((f) => f.t === 'ping');
+      answering.send({ t: 'pong', id: (next as { id: number }).id });
+    }
+    expect(answering.closed).toBeNull();
+  });
+
+  it('limits the connections one client may hold', async () => {
+    const running = await harness.start({ limits: { maxConnectionsPerClient: 2 } });
+    const me = running.addClient('me');
+    await RawClient.authenticated(running.url, me.id, me.secretKey);
+    await RawClient.authenticated(running.url, me.id, me.secretKey);
+    await expect(RawClient.authenticated(running.url, me.id, me.secretKey)).rejects.toThrow(/LIMIT_EXCEEDED/);
+  });
+
   it('picks up a client added to the registry while running', async () => {
     const running = await harness.start();
     const other = running.addClient('late-comer');
