@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Log, writeFileAtomic, type AppendRecord, type LogOptions } from '../../../native-free-storage/index.js';
 import { EngineError } from '../errors.js';
+import { DEFAULT_EVENT_PRIORITY, MAX_EVENT_PRIORITY } from '../event.js';
 
 /** One indexed event of a lane. */
 export interface LaneEntry {
@@ -13,10 +14,10 @@ export interface LaneEntry {
   stream: number;
 }
 
-/** Priority of events that get no lane (they are read by scanning the main log), and the valid range. */
-export const DEFAULT_PRIORITY = 4;
-export const MIN_PRIORITY = 0;
-export const MAX_PRIORITY = 9;
+/** Events of the default priority get no lane: they are read by scanning the main log. */
+const DEFAULT_PRIORITY = DEFAULT_EVENT_PRIORITY;
+const MIN_PRIORITY = 0;
+const MAX_PRIORITY = MAX_EVENT_PRIORITY;
 /** Segment size of a lane log (lane records are 32 bytes: a header and an empty body). */
 export const LANE_SEGMENT_BYTES = 8 * 1024 * 1024;
 
