@@ -16,15 +16,21 @@ export function newChallenge(serverId: string): Challenge {
   return { serverId, connectionId: crypto.randomUUID(), nonce: new Uint8Array(crypto.randomBytes(NONCE_BYTES)) };
 }
 
-/** Whether `signature` is the client's Ed25519 signature over this connection's challenge. */
-export function verifyChallenge(challenge: Challenge, publicKey: Uint8Array, signature: Uint8Array): boolean {
-  if (signature.byteLength !== 64) return false;
+/**
+ * Whether `signature` is the client's Ed25519 signature over this connection's challenge. The
+ * verification runs on libuv's thread pool (crypto.verify with a callback), not on the thread
+ * serving sockets: a burst of connects does not stall the traffic of connected clients.
+ */
+export function verifyChallenge(challenge: Challenge, publicKey: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  if (signature.byteLength !== 64) return Promise.resolve(false);
   const message = authMessage(challenge.serverId, challenge.connectionId, challenge.nonce);
-  try {
-    return crypto.verify(null, message, publicKeyFromRaw(publicKey), signature);
-  } catch {
-    return false;
-  }
+  return new Promise((resolve) => {
+    try {
+      crypto.verify(null, message, publicKeyFromRaw(publicKey), signature, (error, valid) => resolve(!error && valid));
+    } catch {
+      resolve(false);
+    }
+  });
 }
 
 /**
