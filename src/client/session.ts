@@ -61,6 +61,8 @@ const NORMAL_CLOSURE = 1000;
 export class Session {
   private state: State = 'handshake';
   private transport: Transport | null = null;
+  /** The socket being opened; the challenge may be read before this settles. */
+  private opening!: Promise<Transport>;
   private welcomeFrame: WelcomeFrame | null = null;
   private readonly pending = new Map<number, Pending>();
   private lastHeardAt = Date.now();
@@ -72,7 +74,10 @@ export class Session {
     private readonly options: SessionOptions,
     private readonly events: SessionEvents,
   ) {
-    this.settlements = new SettlementBatcher((frame) => this.request(frame));
+    this.settlements = new SettlementBatcher(
+      (frame) => this.request(frame),
+      () => this.state === 'open',
+    );
   }
 
   /** Connect, authenticate and resolve once `welcome` arrived; AUTH_FAILED and others reject. */
@@ -81,7 +86,8 @@ export class Session {
     return new Promise<Session>((resolve, reject) => {
       const timer = setTimeout(() => session.failHandshake(new EnSyncError('CONNECTION_FAILED', `no welcome from ${options.url} within ${options.timeoutMs} ms`)), options.timeoutMs);
       session.handshake = { resolve, reject, timer };
-      openTransport(options.url, { message: (data) => session.onMessage(data), closed: (code, reason) => session.onTransportClosed(code, reason) }, options.timeoutMs).then(
+      session.opening = openTransport(options.url, { message: (data) => session.onMessage(data), closed: (code, reason) => session.onTransportClosed(code, reason) }, options.timeoutMs);
+      session.opening.then(
         (transport) => {
           if (session.state === 'closed') transport.abort();
           else session.transport = transport;
@@ -112,7 +118,14 @@ export class Session {
   prepare<F extends RequestFrame>(frame: F): PreparedRequest<F['t']> {
     if (this.state !== 'open') throw this.notOpen();
     const id = this.options.nextRequestId();
-    const bytes = encodeFrame({ ...frame, id } as never);
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeFrame({ ...frame, id } as never);
+    } catch (error) {
+      // A value msgpack frames cannot hold (caught by the codec, which names the field).
+      if (!(error instanceof ProtocolError)) throw error;
+      throw new EnSyncError('INVALID_ARGUMENT', error.message, error.field === undefined ? {} : { field: error.field });
+    }
     const max = this.welcome.limits.maxFrameBytes;
     if (bytes.byteLength > max) {
       throw new EnSyncError('FRAME_TOO_LARGE', `a ${frame.t} frame of ${bytes.byteLength} bytes is over the server's limit of ${max} bytes`);
@@ -199,7 +212,9 @@ export class Session {
 
   private onHandshakeFrame(frame: ServerFrame): void {
     if (frame.t === 'challenge') {
-      void this.answer(frame);
+      this.answer(frame).catch((error: unknown) => {
+        this.failHandshake(error instanceof EnSyncError ? error : new EnSyncError('CONNECTION_FAILED', `cannot answer the challenge: ${error instanceof Error ? error.message : String(error)}`));
+      });
     } else if (frame.t === 'welcome') {
       this.welcomeFrame = frame;
       this.state = 'open';
@@ -218,9 +233,9 @@ export class Session {
       this.failHandshake(new EnSyncError('UNSUPPORTED_VERSION', `the server speaks protocol versions ${challenge.versions.join(', ')}; this client speaks ${PROTOCOL_VERSION}`));
       return;
     }
-    const signature = await sign(authMessage(challenge.serverId, challenge.connectionId, challenge.nonce), this.options.secretKey);
+    const [signature, transport] = await Promise.all([sign(authMessage(challenge.serverId, challenge.connectionId, challenge.nonce), this.options.secretKey), this.opening]);
     if (this.state !== 'handshake') return;
-    this.sendRaw({ t: 'hello', id: this.options.nextRequestId(), version: PROTOCOL_VERSION, clientId: this.options.clientId, signature });
+    transport.send(encodeFrame({ t: 'hello', id: this.options.nextRequestId(), version: PROTOCOL_VERSION, clientId: this.options.clientId, signature }));
   }
 
   private sendRaw(frame: Parameters<typeof encodeFrame>[0]): void {

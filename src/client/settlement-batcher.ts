@@ -33,7 +33,11 @@ export class SettlementBatcher {
   private batches = new Map<string, Batch>();
   private scheduled = false;
 
-  constructor(private readonly request: (frame: RequestFrame) => Promise<unknown>) {}
+  constructor(
+    private readonly request: (frame: RequestFrame) => Promise<unknown>,
+    /** Whether the connection is still open: settlements that fail with it are dropped quietly. */
+    private readonly isOpen: () => boolean,
+  ) {}
 
   add(settlement: Settlement): Promise<void> {
     const key = `${settlement.kind}\0${settlement.subscription}\0${settlement.delayMs ?? ''}\0${settlement.reason ?? ''}`;
@@ -64,7 +68,7 @@ export class SettlementBatcher {
           () => waiters.forEach((w) => w.resolve()),
           (error: unknown) => {
             // Deliveries of a connection that is gone come back on another one: nothing to settle.
-            if (error instanceof EnSyncError && (error.code === 'CONNECTION_LOST' || error.code === 'CLIENT_CLOSED')) {
+            if (!this.isOpen()) {
               waiters.forEach((w) => w.resolve());
               return;
             }

@@ -111,7 +111,9 @@ describe('EnSyncClient reconnects', () => {
     expect(client.isConnected).toBe(false);
     const receipts = await Promise.all([1, 2, 3].map((n) => client.publish('queue/item', n, { key: 'same' })));
     expect(receipts.map((r) => r.duplicate)).toEqual([false, false, false]);
-    const sub = await (await connectAs(running.url, running.addClient('reader'))).subscribe('queue/*', { name: 'q', from: 'all' });
+    const readerClient = await connectAs(running.url, running.addClient('reader'));
+    clients.push(readerClient);
+    const sub = await readerClient.subscribe('queue/*', { name: 'q', from: 'all' });
     const reader = new EventReader(sub);
     const values = [];
     for (let i = 0; i < 3; i++) {
@@ -144,6 +146,19 @@ describe('EnSyncClient reconnects', () => {
     await expect(client.publish('x/y', 2)).rejects.toBeInstanceOf(EnSyncError);
   });
 
+  it('gives up when a reconnect is refused with AUTH_FAILED (the client was removed): iterators throw it', async () => {
+    const { running, proxy, client } = await setup();
+    const sub = await client.subscribe('x/*', { name: 'x' });
+    const reader = new EventReader(sub);
+    const closed = new Promise<EnSyncError | null>((resolve) => client.on('closed', resolve));
+    running.store.remove('alpha');
+    running.clients.reload();
+    proxy.cut();
+    expect(await closed).toMatchObject({ code: 'AUTH_FAILED' });
+    await expect(reader.next()).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+    await expect(client.publish('x/y', 1)).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+  });
+
   it('with reconnect: false, a drop closes the client', async () => {
     const { proxy, client } = await setup({ reconnect: false });
     const closed = new Promise<EnSyncError | null>((resolve) => client.on('closed', resolve));
@@ -164,9 +179,10 @@ describe('EnSyncClient reconnects', () => {
     expect(proxy.connections).toBe(1);
     const disconnected = new Promise<EnSyncError>((resolve) => client.on('disconnected', resolve));
     const reconnected = connectedAgain(client);
-    proxy.holdReplies = true; // the path goes quiet without closing
+    proxy.partition(); // the path goes quiet without closing
     expect((await disconnected).message).toContain('nothing heard');
     await reconnected;
+    expect(proxy.connections).toBe(2);
     await expect(client.publish('hb/ok', 1)).resolves.toMatchObject({ type: 'hb/ok' });
   });
 });

@@ -3,12 +3,15 @@ import net from 'node:net';
 interface Pair {
   client: net.Socket;
   upstream: net.Socket;
+  /** Partitioned: bytes are dropped both ways and the server's close does not reach the client. */
+  partitioned: boolean;
 }
 
 /**
  * A TCP relay between clients and a server on loopback, that a test can cut (every current
- * connection dropped, new ones still accepted) and that can hold one direction's bytes back, to
- * drop a connection at a chosen moment of a request's life.
+ * connection dropped, new ones still accepted), partition (current connections go silent without
+ * closing), or make hold one direction's bytes back, to drop a connection at a chosen moment of a
+ * request's life.
  */
 export class TcpProxy {
   private readonly pairs = new Set<Pair>();
@@ -16,7 +19,7 @@ export class TcpProxy {
   holdReplies = false;
   /** While true, bytes from the clients are kept from the server (and lost at the next cut). */
   holdRequests = false;
-  private readonly held = new Map<net.Socket, Buffer[]>();
+  /** Connections accepted so far. */
   connections = 0;
 
   private constructor(
@@ -36,16 +39,20 @@ export class TcpProxy {
     return `ws://127.0.0.1:${this.port}`;
   }
 
-  /** Drop every current connection (both sides see a reset); held bytes are lost. */
+  /** Drop every current connection (both sides see it close); held bytes are lost. */
   cut(): void {
     for (const pair of this.pairs) {
       pair.client.destroy();
       pair.upstream.destroy();
     }
     this.pairs.clear();
-    this.held.clear();
     this.holdReplies = false;
     this.holdRequests = false;
+  }
+
+  /** Current connections go silent both ways and stay open towards the client; new ones work. */
+  partition(): void {
+    for (const pair of this.pairs) pair.partitioned = true;
   }
 
   async close(): Promise<void> {
@@ -55,28 +62,23 @@ export class TcpProxy {
 
   private relay(client: net.Socket, targetPort: number): void {
     const upstream = net.connect(targetPort, '127.0.0.1');
-    const pair = { client, upstream };
+    const pair: Pair = { client, upstream, partitioned: false };
     this.pairs.add(pair);
     this.connections++;
-    const forward = (from: net.Socket, to: net.Socket, held: () => boolean): void => {
-      from.on('data', (chunk: Buffer) => {
-        if (held()) {
-          const kept = this.held.get(from) ?? [];
-          kept.push(chunk);
-          this.held.set(from, kept);
-        } else {
-          to.write(chunk);
-        }
-      });
-    };
-    forward(client, upstream, () => this.holdRequests);
-    forward(upstream, client, () => this.holdReplies);
+    client.on('data', (chunk: Buffer) => {
+      if (!pair.partitioned && !this.holdRequests) upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (!pair.partitioned && !this.holdReplies) client.write(chunk);
+    });
     const end = (): void => {
       this.pairs.delete(pair);
       client.destroy();
       upstream.destroy();
     };
     client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
+    upstream.on('error', () => undefined).on('close', () => {
+      if (!pair.partitioned) end();
+    });
   }
 }
