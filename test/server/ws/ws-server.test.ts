@@ -182,6 +182,19 @@ describe('WebSocket server', () => {
     expect(answering.closed).toBeNull();
   });
 
+  it('limits the subscriptions one connection may hold', async () => {
+    const running = await harness.start({ limits: { maxSubscriptionsPerConnection: 2 } });
+    const me = running.addClient('me');
+    const client = await RawClient.authenticated(running.url, me.id, me.secretKey);
+    for (const name of ['a', 'b']) expect(await client.request({ t: 'subscribe', id: client.id(), name, pattern: '**' })).toMatchObject({ t: 'subscribed' });
+    expect(await client.request({ t: 'subscribe', id: client.id(), name: 'c', pattern: '**' })).toMatchObject({ t: 'error', code: 'LIMIT_EXCEEDED' });
+    expect(await client.request({ t: 'publish', id: client.id(), events: Array.from({ length: 1001 }, () => ({ type: 'x/y', payload: new Uint8Array(1) })) })).toMatchObject({
+      t: 'error',
+      code: 'LIMIT_EXCEEDED',
+      field: 'events',
+    });
+  });
+
   it('limits the connections one client may hold', async () => {
     const running = await harness.start({ limits: { maxConnectionsPerClient: 2 } });
     const me = running.addClient('me');
