@@ -41,6 +41,7 @@ export class EngineProcess {
       dataDir: config.dataDir,
       fsync: config.storage.fsync,
       fsyncIntervalMs: config.storage.fsyncIntervalMs,
+      maxPayloadBytes: config.limits.maxPayloadBytes,
       logger: logger.child({ component: 'engine' }),
     });
     const opened: Array<() => Promise<void> | void> = [() => engine.close()];
@@ -61,7 +62,14 @@ export class EngineProcess {
         host: config.client.host,
         port: config.client.port,
         ...(config.tls ? { tls: config.tls } : {}),
-        limits: { ...DEFAULT_WS_LIMITS, maxPayloadBytes: engine.options.maxPayloadBytes, publishWindow: engine.options.publishWindow },
+        limits: {
+          ...DEFAULT_WS_LIMITS,
+          maxPayloadBytes: engine.options.maxPayloadBytes,
+          publishWindow: engine.options.publishWindow,
+          maxFrameBytes: Math.max(config.limits.maxFrameBytes, engine.options.maxPayloadBytes + 64 * 1024),
+          maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
+          maxConnectionsPerClient: config.limits.maxConnectionsPerClient,
+        },
         engine,
         clients,
         logger: logger.child({ component: 'ws' }),

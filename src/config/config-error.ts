@@ -8,7 +8,8 @@ export type ConfigErrorCode =
   | 'INVALID_DATA_DIR'
   | 'INVALID_FSYNC_POLICY'
   | 'INVALID_FSYNC_INTERVAL'
-  | 'INVALID_TLS';
+  | 'INVALID_TLS'
+  | 'INVALID_LIMIT';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

@@ -13,7 +13,11 @@ export type ConfigKey =
   | 'fsync'
   | 'fsyncIntervalMs'
   | 'tlsCert'
-  | 'tlsKey';
+  | 'tlsKey'
+  | 'maxPayloadBytes'
+  | 'maxFrameBytes'
+  | 'maxSubscriptionsPerConnection'
+  | 'maxConnectionsPerClient';
 
 export interface ConfigOptionSpec {
   key: ConfigKey;
@@ -97,5 +101,37 @@ export const CONFIG_OPTIONS: readonly ConfigOptionSpec[] = [
     valueName: 'file',
     defaultValue: '',
     description: 'PEM private key of --tls-cert',
+  },
+  {
+    key: 'maxPayloadBytes',
+    flag: 'max-payload-bytes',
+    env: 'ENSYNC_MAX_PAYLOAD_BYTES',
+    valueName: 'n',
+    defaultValue: String(CONFIG_DEFAULTS.maxPayloadBytes),
+    description: 'largest event payload, bytes, 1-67108864',
+  },
+  {
+    key: 'maxFrameBytes',
+    flag: 'max-frame-bytes',
+    env: 'ENSYNC_MAX_FRAME_BYTES',
+    valueName: 'n',
+    defaultValue: String(CONFIG_DEFAULTS.maxFrameBytes),
+    description: 'largest WebSocket frame a client may send, bytes, 1024-268435456',
+  },
+  {
+    key: 'maxSubscriptionsPerConnection',
+    flag: 'max-subscriptions-per-connection',
+    env: 'ENSYNC_MAX_SUBSCRIPTIONS_PER_CONNECTION',
+    valueName: 'n',
+    defaultValue: String(CONFIG_DEFAULTS.maxSubscriptionsPerConnection),
+    description: 'subscriptions one connection may hold, 1-100000',
+  },
+  {
+    key: 'maxConnectionsPerClient',
+    flag: 'max-connections-per-client',
+    env: 'ENSYNC_MAX_CONNECTIONS_PER_CLIENT',
+    valueName: 'n',
+    defaultValue: String(CONFIG_DEFAULTS.maxConnectionsPerClient),
+    description: 'connections one client may hold, 1-1000000',
   },
 ];

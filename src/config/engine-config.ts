@@ -14,6 +14,8 @@ export interface EngineConfig {
   dataDir: string;
   /** Where WebSocket clients connect (path /ws). */
   client: ListenAddress;
+  /** Explicit bounds, each answered with a clear error when passed. */
+  limits: { maxPayloadBytes: number; maxFrameBytes: number; maxSubscriptionsPerConnection: number; maxConnectionsPerClient: number };
   /** Serve wss:// with this certificate and key (PEM files); absent: plain ws://. */
   tls?: { certFile: string; keyFile: string };
   /** Admin HTTP endpoint (health, later metrics). Loopback by default because it is unauthenticated. */
@@ -32,6 +34,18 @@ export const CONFIG_DEFAULTS = {
   adminPort: 9090,
   fsync: 'interval' as FsyncPolicy,
   fsyncIntervalMs: 5,
+  maxPayloadBytes: 1048576,
+  maxFrameBytes: 2097152,
+  maxSubscriptionsPerConnection: 64,
+  maxConnectionsPerClient: 100,
+} as const;
+
+/** Bounds of the numeric limits (inclusive). */
+export const LIMIT_RANGES = {
+  maxPayloadBytes: [1, 67108864],
+  maxFrameBytes: [1024, 268435456],
+  maxSubscriptionsPerConnection: [1, 100000],
+  maxConnectionsPerClient: [1, 1000000],
 } as const;
 
 /** Upper bound for the group-commit window: longer windows would hold appends for seconds. */

@@ -11,6 +11,7 @@ import { ConfigError } from './config-error.js';
 import { CONFIG_OPTIONS, type ConfigKey, type ConfigOptionSpec } from './config-options.js';
 import {
   CONFIG_DEFAULTS,
+  LIMIT_RANGES,
   FSYNC_POLICIES,
   MAX_FSYNC_INTERVAL_MS,
   type EngineConfig,
@@ -56,6 +57,12 @@ export function parseConfig(argv: readonly string[], env: Env, cwd: string): Par
     storage: {
       fsync: parseFsync(raw('fsync')),
       fsyncIntervalMs: parseFsyncInterval(raw('fsyncIntervalMs')),
+    },
+    limits: {
+      maxPayloadBytes: parseLimit(raw('maxPayloadBytes'), 'maxPayloadBytes'),
+      maxFrameBytes: parseLimit(raw('maxFrameBytes'), 'maxFrameBytes'),
+      maxSubscriptionsPerConnection: parseLimit(raw('maxSubscriptionsPerConnection'), 'maxSubscriptionsPerConnection'),
+      maxConnectionsPerClient: parseLimit(raw('maxConnectionsPerClient'), 'maxConnectionsPerClient'),
     },
   };
   const tls = parseTls(raw('tlsCert'), raw('tlsKey'), cwd);
@@ -177,6 +184,14 @@ function parseFsync(raw: RawValue | undefined): FsyncPolicy {
     );
   }
   return policy;
+}
+
+function parseLimit(raw: RawValue | undefined, key: keyof typeof LIMIT_RANGES): number {
+  if (raw === undefined) return CONFIG_DEFAULTS[key];
+  const [low, high] = LIMIT_RANGES[key];
+  const n = /^\d{1,10}$/.test(raw.value) ? Number(raw.value) : Number.NaN;
+  if (!(n >= low && n <= high)) throw new ConfigError('INVALID_LIMIT', `${raw.source} must be an integer from ${low} to ${high} (got '${raw.value}')`);
+  return n;
 }
 
 function parseFsyncInterval(raw: RawValue | undefined): number {

@@ -29,7 +29,14 @@ describe('parseConfig defaults', () => {
       client: { host: '0.0.0.0', port: 8080 },
       admin: { host: '127.0.0.1', port: 9090 },
       storage: { fsync: 'interval', fsyncIntervalMs: 5 },
+      limits: { maxPayloadBytes: 1048576, maxFrameBytes: 2097152, maxSubscriptionsPerConnection: 64, maxConnectionsPerClient: 100 },
     });
+  });
+
+  it('refuses a limit out of its range, naming the flag', () => {
+    expect(() => configOf(['--max-frame-bytes', '10'])).toThrow(/--max-frame-bytes must be an integer from 1024 to/);
+    expect(() => configOf(['--max-connections-per-client', 'many'])).toThrow(/--max-connections-per-client/);
+    expect(() => configOf([], { ENSYNC_MAX_PAYLOAD_BYTES: '0' })).toThrow(/ENSYNC_MAX_PAYLOAD_BYTES/);
   });
 
   it('treats empty env vars as unset', () => {
@@ -47,12 +54,17 @@ describe('parseConfig flags', () => {
       '--admin-host=localhost',
       '--fsync', 'always',
       '--fsync-interval-ms=20',
+      '--max-payload-bytes', '2048',
+      '--max-frame-bytes=65536',
+      '--max-subscriptions-per-connection', '7',
+      '--max-connections-per-client=9',
     ]);
     expect(config).toEqual({
       dataDir: path.join(CWD, 'var', 'ensync'),
       client: { host: '::', port: 8181 },
       admin: { host: 'localhost', port: 0 },
       storage: { fsync: 'always', fsyncIntervalMs: 20 },
+      limits: { maxPayloadBytes: 2048, maxFrameBytes: 65536, maxSubscriptionsPerConnection: 7, maxConnectionsPerClient: 9 },
     });
   });
 
@@ -87,6 +99,10 @@ describe('parseConfig env vars and precedence', () => {
     ENSYNC_ADMIN_HOST: '10.0.0.2',
     ENSYNC_FSYNC: 'never',
     ENSYNC_FSYNC_INTERVAL_MS: '50',
+    ENSYNC_MAX_PAYLOAD_BYTES: '1000',
+    ENSYNC_MAX_FRAME_BYTES: '4096',
+    ENSYNC_MAX_SUBSCRIPTIONS_PER_CONNECTION: '3',
+    ENSYNC_MAX_CONNECTIONS_PER_CLIENT: '4',
   };
 
   it('reads every env var', () => {
@@ -95,6 +111,7 @@ describe('parseConfig env vars and precedence', () => {
       client: { host: '10.0.0.1', port: 7000 },
       admin: { host: '10.0.0.2', port: 7001 },
       storage: { fsync: 'never', fsyncIntervalMs: 50 },
+      limits: { maxPayloadBytes: 1000, maxFrameBytes: 4096, maxSubscriptionsPerConnection: 3, maxConnectionsPerClient: 4 },
     });
   });
 
