@@ -9,9 +9,11 @@ import { Engine } from './engine/engine.js';
 import type { Logger } from './observability/logger.js';
 import { ClientStore } from './registry/client-store.js';
 import { ensureDevClient } from './registry/dev-credentials.js';
+import { resolveAdminToken } from './registry/admin-token.js';
 import { startAdminServer, type AdminServer } from './server/admin-server.js';
 import { ClientDirectory } from './server/client-directory.js';
 import { healthRoute } from './server/health.js';
+import { adminRoutes } from './server/admin-routes.js';
 import { DEFAULT_WS_LIMITS, WsServer } from './server/ws/ws-server.js';
 
 export interface EngineProcessOptions {
@@ -80,7 +82,11 @@ export class EngineProcess {
       else logger.warn('uWebSockets.js native binary did not load: serving with its slow JavaScript fallback', backend);
       logger.info('client port listening', { host: config.client.host, port: ws.port, url: `${ws.tls ? 'wss' : 'ws'}://${urlHost(config.client.host)}:${ws.port}/ws` });
 
+      const token = resolveAdminToken(config.dataDir, config.adminToken);
+      if (token.created) logger.info('created the admin token', { file: token.file });
+      else logger.info('admin token', { from: token.from, ...(token.file ? { file: token.file } : {}) });
       const admin = await startAdminServer({
+        adminToken: token.token,
         host: config.admin.host,
         port: config.admin.port,
         routes: [
@@ -91,6 +97,7 @@ export class EngineProcess {
             shardStats: () => engine.shardStats(),
             websocket: () => ({ backend: ws.backend.kind, detail: ws.backend.detail, port: ws.port, tls: ws.tls, connections: ws.connectionCount }),
           }),
+          ...adminRoutes({ engine, store, clients, sessions: ws.sessions, logger: logger.child({ component: 'admin' }) }),
         ],
         logger: logger.child({ component: 'admin' }),
       });

@@ -9,7 +9,8 @@ export type ConfigErrorCode =
   | 'INVALID_FSYNC_POLICY'
   | 'INVALID_FSYNC_INTERVAL'
   | 'INVALID_TLS'
-  | 'INVALID_LIMIT';
+  | 'INVALID_LIMIT'
+  | 'INVALID_ADMIN_TOKEN';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

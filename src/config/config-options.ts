@@ -14,6 +14,7 @@ export type ConfigKey =
   | 'fsyncIntervalMs'
   | 'tlsCert'
   | 'tlsKey'
+  | 'adminToken'
   | 'maxPayloadBytes'
   | 'maxFrameBytes'
   | 'maxSubscriptionsPerConnection'
@@ -101,6 +102,14 @@ export const CONFIG_OPTIONS: readonly ConfigOptionSpec[] = [
     valueName: 'file',
     defaultValue: '',
     description: 'PEM private key of --tls-cert',
+  },
+  {
+    key: 'adminToken',
+    flag: 'admin-token',
+    env: 'ENSYNC_ADMIN_TOKEN',
+    valueName: 'token',
+    defaultValue: '',
+    description: 'bearer token of the admin endpoints (default: kept in the data dir)',
   },
   {
     key: 'maxPayloadBytes',

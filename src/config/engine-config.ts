@@ -16,6 +16,8 @@ export interface EngineConfig {
   client: ListenAddress;
   /** Explicit bounds, each answered with a clear error when passed. */
   limits: { maxPayloadBytes: number; maxFrameBytes: number; maxSubscriptionsPerConnection: number; maxConnectionsPerClient: number };
+  /** Bearer token of the management interface; absent: the one kept in the data directory. */
+  adminToken?: string;
   /** Serve wss:// with this certificate and key (PEM files); absent: plain ws://. */
   tls?: { certFile: string; keyFile: string };
   /** Admin HTTP endpoint (health, later metrics). Loopback by default because it is unauthenticated. */

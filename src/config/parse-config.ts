@@ -65,6 +65,11 @@ export function parseConfig(argv: readonly string[], env: Env, cwd: string): Par
       maxConnectionsPerClient: parseLimit(raw('maxConnectionsPerClient'), 'maxConnectionsPerClient'),
     },
   };
+  const adminToken = raw('adminToken');
+  if (adminToken) {
+    if (adminToken.value.length < 16) throw new ConfigError('INVALID_ADMIN_TOKEN', `${adminToken.source} must be at least 16 characters`);
+    config.adminToken = adminToken.value;
+  }
   const tls = parseTls(raw('tlsCert'), raw('tlsKey'), cwd);
   if (tls) config.tls = tls;
   return { kind: 'config', config };

@@ -46,6 +46,7 @@ export function healthRoute(source: HealthSource): AdminRoute {
   return {
     method: 'GET',
     path: '/health',
+    public: true,
     handle: async () => {
       const report = await buildHealthReport(source);
       // 503 lets load balancers and probes act on status without parsing the body.

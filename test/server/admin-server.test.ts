@@ -13,6 +13,8 @@ let tmp: string;
 const logLines: string[] = [];
 const logger = createLogger({ sink: (line) => logLines.push(line) });
 const cleanups: Array<() => Promise<void>> = [];
+const TOKEN = 'test-admin-token-0123456789';
+const auth = { authorization: `Bearer ${TOKEN}` };
 
 beforeEach(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'ensync-admin-'));
@@ -24,7 +26,7 @@ afterEach(async () => {
 });
 
 async function serve(routes: AdminRoute[]): Promise<{ server: AdminServer; url: string }> {
-  const server = await startAdminServer({ host: '127.0.0.1', port: 0, routes, logger });
+  const server = await startAdminServer({ host: '127.0.0.1', port: 0, routes, logger, adminToken: TOKEN });
   cleanups.push(() => server.close());
   return { server, url: `http://127.0.0.1:${server.address.port}` };
 }
@@ -101,11 +103,44 @@ describe('admin server', () => {
     expect(await head.text()).toBe('');
   });
 
+  it('requires the admin token on every route but the public ones, answering 401 and nothing else', async () => {
+    const secret = { method: 'GET' as const, path: '/admin/secret', handle: () => ({ status: 200, body: { secret: 42 } }) };
+    const { url } = await serve([secret, healthFor(async () => [])]);
+    const attempts: Array<Record<string, string>> = [{}, { authorization: 'Bearer wrong-token-0123456789' }, { authorization: TOKEN }, { authorization: 'Basic abc' }];
+    for (const headers of attempts) {
+      const res = await fetch(`${url}/admin/secret`, { headers });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toBe('Bearer');
+      expect(await res.json()).toEqual({ error: { code: 'UNAUTHORIZED', message: expect.any(String) } });
+    }
+    expect((await fetch(`${url}/admin/secret`, { headers: auth })).status).toBe(200);
+    expect((await fetch(`${url}/health`)).status).toBe(200);
+  });
+
+  it('passes path params, the query and a JSON body to the handler; answers text routes as text', async () => {
+    const seen: unknown[] = [];
+    const { url } = await serve([
+      { method: 'POST', path: '/admin/things/:id/:action', handle: (req) => (seen.push(req), { status: 200, body: { ok: true } }) },
+      { method: 'GET', path: '/text', handle: () => ({ status: 200, text: 'a 1\n', contentType: 'text/plain; version=0.0.4' }) },
+    ]);
+    const res = await fetch(`${url}/admin/things/a%2Fb/pause?limit=5`, { method: 'POST', headers: auth, body: JSON.stringify({ reason: 'x' }) });
+    expect(res.status).toBe(200);
+    expect(seen[0]).toMatchObject({ params: { id: 'a/b', action: 'pause' }, body: { reason: 'x' }, actor: 'admin-token' });
+    expect((seen[0] as { query: URLSearchParams }).query.get('limit')).toBe('5');
+    const bad = await fetch(`${url}/admin/things/a/pause`, { method: 'POST', headers: auth, body: '{not json' });
+    expect(bad.status).toBe(400);
+    const big = await fetch(`${url}/admin/things/a/pause`, { method: 'POST', headers: auth, body: JSON.stringify({ x: 'y'.repeat(70_000) }) });
+    expect(big.status).toBe(413);
+    const text = await fetch(`${url}/text`, { headers: auth });
+    expect(text.headers.get('content-type')).toBe('text/plain; version=0.0.4');
+    expect(await text.text()).toBe('a 1\n');
+  });
+
   it('turns a failing handler into a 500 JSON error and logs it', async () => {
     const { url } = await serve([
       { method: 'GET', path: '/boom', handle: () => Promise.reject(new Error('handler broke')) },
     ]);
-    const res = await fetch(`${url}/boom`);
+    const res = await fetch(`${url}/boom`, { headers: auth });
     expect(res.status).toBe(500);
     expect(await res.json()).toEqual({ error: { code: 'INTERNAL', message: 'internal error' } });
     const logged = logLines.map((l) => JSON.parse(l) as { msg: string; error?: { message: string } });
@@ -113,7 +148,7 @@ describe('admin server', () => {
   });
 
   it('closes promptly while a keep-alive connection is open', async () => {
-    const server = await startAdminServer({ host: '127.0.0.1', port: 0, routes: [healthFor(async () => [shard(0, 0)])], logger });
+    const server = await startAdminServer({ host: '127.0.0.1', port: 0, routes: [healthFor(async () => [shard(0, 0)])], logger, adminToken: TOKEN });
     const res = await fetch(`http://127.0.0.1:${server.address.port}/health`, { headers: { connection: 'keep-alive' } });
     await res.json();
     const started = Date.now();
@@ -123,7 +158,7 @@ describe('admin server', () => {
 
   it('lets a request that is still arriving hold close() until the drain timeout, then cuts it off', async () => {
     const drainTimeoutMs = 300;
-    const server = await startAdminServer({ host: '127.0.0.1', port: 0, routes: [healthFor(async () => [shard(0, 0)])], logger, drainTimeoutMs });
+    const server = await startAdminServer({ host: '127.0.0.1', port: 0, routes: [healthFor(async () => [shard(0, 0)])], logger, drainTimeoutMs, adminToken: TOKEN });
     const held = await holdHalfReceivedRequest(server.address.port);
     const started = Date.now();
     await server.close();
@@ -136,7 +171,7 @@ describe('admin server', () => {
 
   it('rejects with ADMIN_LISTEN_FAILED when the port is taken', async () => {
     const { server } = await serve([]);
-    const second = startAdminServer({ host: '127.0.0.1', port: server.address.port, routes: [], logger });
+    const second = startAdminServer({ host: '127.0.0.1', port: server.address.port, routes: [], logger, adminToken: TOKEN });
     await expect(second).rejects.toBeInstanceOf(AdminServerError);
     await expect(second).rejects.toMatchObject({ code: 'ADMIN_LISTEN_FAILED' });
   });
