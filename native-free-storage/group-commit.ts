@@ -7,6 +7,19 @@ export interface Syncable {
   descriptor(): number;
 }
 
+/** Upper bounds (seconds) of the fsync duration histogram's buckets. */
+export const FSYNC_BUCKET_BOUNDS_SECONDS: readonly number[] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+
+/** The group-commit fsyncs a log has completed since it opened, and how long they took. */
+export interface FsyncTimings {
+  count: number;
+  totalSeconds: number;
+  /** Upper bounds of the buckets (FSYNC_BUCKET_BOUNDS_SECONDS). */
+  bounds: readonly number[];
+  /** fsyncs per bucket (not cumulative); one more entry than `bounds`: those longer than the last bound. */
+  buckets: number[];
+}
+
 interface Waiter {
   /** Resolve once every offset below this is durable. */
   upTo: number;
@@ -42,6 +55,9 @@ export class GroupCommit<S extends Syncable, P> {
   private running: Promise<void> | null = null;
   private lastFlushStartedMs = 0;
   private failure: StorageError | null = null;
+  private fsyncCount = 0;
+  private fsyncSeconds = 0;
+  private readonly fsyncBuckets = new Array<number>(FSYNC_BUCKET_BOUNDS_SECONDS.length + 1).fill(0);
 
   constructor(
     private readonly policy: FsyncPolicy,
@@ -67,6 +83,11 @@ export class GroupCommit<S extends Syncable, P> {
   /** The caller's description (file and position) of the durable end, for the recovery checkpoint. */
   get durableEnd(): P {
     return this.durablePoint;
+  }
+
+  /** A copy of the fsync timings (for metrics). */
+  get fsyncTimings(): FsyncTimings {
+    return { count: this.fsyncCount, totalSeconds: this.fsyncSeconds, bounds: FSYNC_BUCKET_BOUNDS_SECONDS, buckets: [...this.fsyncBuckets] };
   }
 
   get pendingAppends(): number {
@@ -167,7 +188,9 @@ export class GroupCommit<S extends Syncable, P> {
     this.syncing = new Set(files);
     this.lastFlushStartedMs = Date.now();
     try {
+      const started = performance.now();
       await Promise.all(files.map((file) => this.io.fsync(file.descriptor())));
+      if (files.length > 0) this.recordFsync((performance.now() - started) / 1000);
       this.syncing.clear();
     } catch (cause) {
       this.syncing.clear();
@@ -182,6 +205,15 @@ export class GroupCommit<S extends Syncable, P> {
       this.durablePoint = point;
     }
     this.resolveUpTo(this.durable);
+  }
+
+  /** One fsync of the files written since the previous one (run in parallel: timed as one). */
+  private recordFsync(seconds: number): void {
+    this.fsyncCount++;
+    this.fsyncSeconds += seconds;
+    let bucket = 0;
+    while (bucket < FSYNC_BUCKET_BOUNDS_SECONDS.length && seconds > FSYNC_BUCKET_BOUNDS_SECONDS[bucket]!) bucket++;
+    this.fsyncBuckets[bucket]!++;
   }
 
   private resolveUpTo(durable: number): void {

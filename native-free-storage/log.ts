@@ -3,7 +3,7 @@ import { writeCheckpoint, writeCheckpointAsync, type Checkpoint } from './checkp
 import { StorageError, errnoCode } from './errors.js';
 import { acquireDirLock } from './dir-lock.js';
 import { fsyncDirectory } from './file-io.js';
-import { GroupCommit } from './group-commit.js';
+import { GroupCommit, type FsyncTimings } from './group-commit.js';
 import { loadSegments, type RecoveryReport } from './log-loader.js';
 import { LogReader, type ReadBatch, type ReadOptions } from './log-reader.js';
 import { resolveLogOptions, type LogOptions } from './options.js';
@@ -129,6 +129,11 @@ export class Log {
 
   get segmentCount(): number {
     return this.segments.length;
+  }
+
+  /** The group-commit fsyncs since the log opened, and their durations. */
+  get fsyncTimings(): FsyncTimings {
+    return this.commit.fsyncTimings;
   }
 
   /** Appends written and waiting for durability. */

@@ -14,6 +14,7 @@ import { startAdminServer, type AdminServer } from './server/admin-server.js';
 import { ClientDirectory } from './server/client-directory.js';
 import { healthRoute } from './server/health.js';
 import { adminRoutes } from './server/admin-routes.js';
+import { monitoringRoutes } from './server/monitoring-routes.js';
 import { DEFAULT_WS_LIMITS, WsServer } from './server/ws/ws-server.js';
 
 export interface EngineProcessOptions {
@@ -98,6 +99,7 @@ export class EngineProcess {
             websocket: () => ({ backend: ws.backend.kind, detail: ws.backend.detail, port: ws.port, tls: ws.tls, connections: ws.connectionCount }),
           }),
           ...adminRoutes({ engine, store, clients, sessions: ws.sessions, logger: logger.child({ component: 'admin' }) }),
+          ...monitoringRoutes({ engine, store, sessions: ws.sessions }),
         ],
         logger: logger.child({ component: 'admin' }),
       });

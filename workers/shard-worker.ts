@@ -92,7 +92,7 @@ async function run(task: ShardTask): Promise<unknown> {
       case 'seek':
         return await startThen(slot, task.seq, () => shard.seek(task.subscription, task.position));
       case 'stats':
-        return shard.stats();
+        return await startThen(slot, task.seq, () => shard.stats());
       case 'close':
         await shard.close();
         slots.delete(task.shard);

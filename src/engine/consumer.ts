@@ -1,3 +1,4 @@
+import type { PendingAckTimes } from '../observability/pending-ack-times.js';
 import type { Delivery } from './delivery.js';
 import { EngineError } from './errors.js';
 
@@ -34,6 +35,8 @@ export class Consumer {
     readonly credits: number,
     readonly handler: DeliveryHandler,
     private readonly control: ConsumerControl,
+    /** When each delivery held was handed over, for the ack latencies; emptied by settling or closing. */
+    readonly ackTimes: PendingAckTimes,
   ) {}
 
   get isClosed(): boolean {
@@ -41,7 +44,9 @@ export class Consumer {
   }
 
   ack(deliveries: DeliveryRef | readonly DeliveryRef[]): void {
-    for (const delivery of this.own(deliveries)) this.control.ack(this, delivery);
+    const list = this.own(deliveries);
+    this.ackTimes.acked(list);
+    for (const delivery of list) this.control.ack(this, delivery);
   }
 
   /** Deliver again after `delayMs` (default at once); the attempt counts toward maxDeliveries. */
@@ -50,7 +55,9 @@ export class Consumer {
     if (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > 24 * 60 * 60 * 1000) {
       throw new EngineError('INVALID_ARGUMENT', 'delayMs must be an integer from 0 to 86400000', { field: 'delayMs' });
     }
-    for (const delivery of this.own(deliveries)) this.control.nack(this, delivery, delayMs);
+    const list = this.own(deliveries);
+    this.ackTimes.forget(list);
+    for (const delivery of list) this.control.nack(this, delivery, delayMs);
   }
 
   /**
@@ -64,7 +71,9 @@ export class Consumer {
     if (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > maxMs) {
       throw new EngineError('INVALID_ARGUMENT', `delayMs must be an integer from 0 to ${maxMs}, got ${JSON.stringify(delayMs)}`, { field: 'delayMs' });
     }
-    for (const delivery of this.own(deliveries)) this.control.defer(this, delivery, delayMs);
+    const list = this.own(deliveries);
+    this.ackTimes.forget(list);
+    for (const delivery of list) this.control.defer(this, delivery, delayMs);
   }
 
   /**
@@ -75,13 +84,16 @@ export class Consumer {
     if (typeof reason !== 'string' || reason.length === 0 || Buffer.byteLength(reason) > 1024) {
       throw new EngineError('INVALID_ARGUMENT', 'reason must be a non-empty string of at most 1024 bytes', { field: 'reason' });
     }
-    for (const delivery of this.own(deliveries)) this.control.discard(this, delivery, reason);
+    const list = this.own(deliveries);
+    this.ackTimes.forget(list);
+    for (const delivery of list) this.control.discard(this, delivery, reason);
   }
 
   /** Stop receiving; unacked deliveries go to the subscription's other consumers (or wait). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.ackTimes.clear();
     await this.control.close(this);
   }
 

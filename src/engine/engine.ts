@@ -1,4 +1,7 @@
 import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { LatencyRecorder } from '../observability/latency-recorder.js';
+import { PendingAckTimes } from '../observability/pending-ack-times.js';
 import { ClientRegistry, type ClientIdentity } from './client-registry.js';
 import { Consumer, type ConsumerControl, type DeliveryHandler } from './consumer.js';
 import type { Delivery, Receipt } from './delivery.js';
@@ -31,17 +34,23 @@ function receiptOf(pending: PendingPublish, offset: number, duplicate: boolean):
 /** The promise side of one `publish`: settled once, after enqueue has set `pending`. */
 class PublishWaiter implements OutcomeSink {
   pending: PendingPublish | null = null;
+  private readonly startedAt = performance.now();
 
   constructor(
     private readonly resolve: (receipt: Receipt) => void,
     private readonly reject: (error: EngineError) => void,
+    private readonly latency: LatencyRecorder,
   ) {}
 
   settle(_index: number, offset: number, duplicate: boolean, error: EngineError | null): void {
     const pending = this.pending!;
     pending.window.pending--;
-    if (error) this.reject(error);
-    else this.resolve(receiptOf(pending, offset, duplicate));
+    if (error) {
+      this.reject(error);
+    } else {
+      this.latency.record('publish_to_durable', (performance.now() - this.startedAt) * 1000);
+      this.resolve(receiptOf(pending, offset, duplicate));
+    }
   }
 }
 
@@ -78,6 +87,8 @@ export interface ConsumerOptions {
 export class Engine {
   readonly options: ResolvedEngineOptions;
   readonly clients = new ClientRegistry();
+  /** Latency histograms per stage (publish, delivery, ack), recorded on this thread. */
+  readonly latency = new LatencyRecorder();
   private readonly pool: ShardPool;
   private readonly publishers: PublishBatcher[] = [];
   private readonly settlers: SettleBatcher[] = [];
@@ -164,7 +175,7 @@ export class Engine {
    */
   publish(clientId: string, input: unknown): Promise<Receipt> {
     return new Promise((resolve, reject) => {
-      const waiter = new PublishWaiter(resolve, reject);
+      const waiter = new PublishWaiter(resolve, reject, this.latency);
       const pending = this.enqueue(clientId, input, waiter, 0);
       if (pending instanceof EngineError) reject(pending);
       else waiter.pending = pending;
@@ -178,6 +189,7 @@ export class Engine {
   publishMany(clientId: string, inputs: readonly unknown[]): Promise<Array<Receipt | EngineError>> {
     if (!Array.isArray(inputs)) return Promise.reject(new EngineError('INVALID_ARGUMENT', 'publishMany needs an array of events', { field: 'events' }));
     return new Promise((resolve) => {
+      const startedAt = performance.now();
       const results = new Array<Receipt | EngineError>(inputs.length);
       const pendings = new Array<PendingPublish | null>(inputs.length);
       let left = inputs.length;
@@ -186,6 +198,7 @@ export class Engine {
         settle: (index, offset, duplicate, error) => {
           const queued = pendings[index]!;
           queued.window.pending--;
+          if (!error) this.latency.record('publish_to_durable', (performance.now() - startedAt) * 1000);
           results[index] = error ?? receiptOf(queued, offset, duplicate);
           if (--left === 0) resolve(results);
         },
@@ -269,7 +282,8 @@ export class Engine {
     if (!Number.isInteger(credits) || credits < 1) throw new EngineError('INVALID_ARGUMENT', 'credits must be a positive integer', { field: 'credits' });
     const shards = [...Array(this.options.shards).keys()];
     await Promise.all(shards.map((shard) => this.pool.run(shard, { op: 'subscribe', spec })));
-    const consumer = new Consumer(`${spec.key}#${this.nextConsumerId++}`, spec.key, clientId, credits, handler, this.control);
+    const ackTimes = new PendingAckTimes(this.latency, this.options.shards, credits);
+    const consumer = new Consumer(`${spec.key}#${this.nextConsumerId++}`, spec.key, clientId, credits, handler, this.control, ackTimes);
     this.consumers.set(consumer.id, consumer);
     await Promise.all(shards.map((shard) => this.attach(shard, consumer)));
     return consumer;
@@ -406,10 +420,17 @@ export class Engine {
       list.push(delivery);
     }
     if (!byConsumer) return;
+    const now = performance.now();
+    const wallNow = Date.now();
     for (const [id, deliveries] of byConsumer) {
       const consumer = this.consumers.get(id);
       // A consumer that just closed: its detach makes the shard redeliver these elsewhere.
       if (!consumer) continue;
+      for (const delivery of deliveries) {
+        // Scheduled events would measure their schedule (see LATENCY_STAGES).
+        if (delivery.attempt === 1 && delivery.event.deliverAt === 0) this.latency.record('publish_to_first_delivery', (wallNow - delivery.event.publishedAt) * 1000);
+      }
+      consumer.ackTimes.handed(deliveries, now);
       try {
         consumer.handler(deliveries, consumer);
       } catch (error) {

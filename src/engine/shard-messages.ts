@@ -2,6 +2,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { PackedDeliveries } from './delivery-batch.js';
 import type { EngineErrorJSON } from './errors.js';
 import type { StartPosition, SubscriptionSpec } from './subscription-spec.js';
+import type { SerializedShardMetrics } from './shard/shard-metrics.js';
 import type { TrailEntry } from './shard/trail-log.js';
 
 /**
@@ -178,6 +179,8 @@ export interface ShardStats {
   /** Scheduled events and deferred deliveries waiting, and how many of them are in memory. */
   scheduledPending: number;
   scheduledInMemory: number;
+  /** Counts by event type, subscriptions' lag and load, disk usage and fsync timings. */
+  metrics: SerializedShardMetrics;
 }
 
 export type ShardTask =

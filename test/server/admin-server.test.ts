@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ShardStats } from '../../src/engine/shard-messages.js';
+import { emptyShardMetrics } from '../../src/engine/shard/shard-metrics.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { AdminServerError, startAdminServer, type AdminRoute, type AdminServer } from '../../src/server/admin-server.js';
 import { buildHealthReport, healthRoute } from '../../src/server/health.js';
@@ -32,7 +33,7 @@ async function serve(routes: AdminRoute[]): Promise<{ server: AdminServer; url: 
 }
 
 const websocket = () => ({ backend: 'native' as const, detail: 'test', port: 1234, tls: false, connections: 2 });
-const shard = (n: number, nextOffset: number): ShardStats => ({ shard: n, nextOffset, subscriptions: 1, scheduledPending: 0, scheduledInMemory: 0 });
+const shard = (n: number, nextOffset: number): ShardStats => ({ shard: n, nextOffset, subscriptions: 1, scheduledPending: 0, scheduledInMemory: 0, metrics: emptyShardMetrics() });
 
 function healthFor(shardStats: () => Promise<ShardStats[]>, startedAtMs = Date.now()): AdminRoute {
   return healthRoute({ version: '9.9.9', dataDir: tmp, startedAtMs, shardStats, websocket });

@@ -29,6 +29,8 @@ export interface PendingEvent {
   doneKey: number;
   /** Ordering key: the event's key, else its type. */
   key: string;
+  /** The event's type (for the shard's counts by type). */
+  type: string;
   /** The stored event body, in its own buffer. */
   body: Uint8Array;
   /** Deliveries so far. */

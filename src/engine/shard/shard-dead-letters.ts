@@ -1,4 +1,4 @@
-import { decodeEventBody, readEventRouting } from '../event-codec.js';
+import { decodeEventBody, readEventRouting, readEventType } from '../event-codec.js';
 import type { DeadLetterView } from '../shard-messages.js';
 import type { BodySlab } from './body-slab.js';
 import type { DeadLetterStore } from './dead-letter-store.js';
@@ -89,7 +89,7 @@ export class ShardDeadLetters {
     const record = this.lookup.readOne(offset);
     const body = record && eventBodyOf(record.attributes, record.body);
     if (!body) return false;
-    return state.replay(offset, readEventRouting(body.body).orderingKey, this.slab.copy(body.body));
+    return state.replay(offset, readEventRouting(body.body).orderingKey, this.slab.copy(body.body), readEventType(body.body));
   }
 
   close(): Promise<void> {

@@ -10,6 +10,7 @@ import { Scheduler, type FiredCopies } from './scheduler.js';
 import { eventBodyOf, RecordKind } from './record-kind.js';
 import { PriorityLanes } from './priority-lanes.js';
 import { indexLanes, rebuildLanes } from './lane-indexing.js';
+import { lanePositions, resolvePosition } from './start-positions.js';
 import { OffsetRangeSet } from './offset-range-set.js';
 import { SubscriptionState } from './subscription-state.js';
 import { TrailLog, type TrailEntry } from './trail-log.js';
@@ -20,6 +21,7 @@ import { EventLookup } from './event-lookup.js';
 import { SubscriptionFeeder } from './subscription-feeder.js';
 import { BodySlab } from './body-slab.js';
 import { SubscriptionStore, type DoneEntry, type StoredSubscription } from './subscription-store.js';
+import { directoryBytes, ShardMetrics, type SerializedShardMetrics } from './shard-metrics.js';
 
 /** Receives a pump's deliveries, packed, with the buffers to transfer. */
 export type DeliveryEmitter = (packed: PackedDeliveries, transfer: ArrayBuffer[]) => void;
@@ -37,6 +39,8 @@ const TAIL_CACHE_BYTES = 16 * 1024 * 1024;
  */
 export class Shard {
   readonly id: number;
+  /** `<dataDir>/shards/<id>`: everything the shard stores. */
+  private readonly dir: string;
   private readonly log: Log;
   private readonly store: SubscriptionStore;
   private readonly deadLetters: ShardDeadLetters;
@@ -53,6 +57,7 @@ export class Shard {
   private readonly lookup: EventLookup;
   private readonly feeder: SubscriptionFeeder;
   private readonly onError: (error: unknown) => void;
+  private readonly metrics = new ShardMetrics();
   private pumpScheduled = false;
   private cursorsDirty = false;
   private snapshotRunning: Promise<void> | null = null;
@@ -74,6 +79,7 @@ export class Shard {
     onError: (error: unknown) => void,
   ) {
     this.id = id;
+    this.dir = path.join(config.dataDir, 'shards', String(id));
     this.log = log;
     this.store = store;
 
@@ -109,7 +115,7 @@ export class Shard {
     for (const { spec, startOffset, paused } of subscriptions) {
       const cursor = cursors.get(spec.key) ?? { commit: startOffset, done: new OffsetRangeSet(), lanes: {} };
       shard.startOffsets.set(spec.key, startOffset);
-      const state = new SubscriptionState(spec, Math.max(cursor.commit, log.startOffset), cursor.done, startOffset, cursor.lanes);
+      const state = new SubscriptionState(spec, Math.max(cursor.commit, log.startOffset), cursor.done, startOffset, cursor.lanes, shard.metrics);
       state.paused = paused ?? false;
       shard.subscriptions.set(spec.key, state);
     }
@@ -137,13 +143,37 @@ export class Shard {
     this.schedulePump();
   }
 
-  stats(): ShardStats {
-    return {
+  /**
+   * What the shard holds now, with its metrics: taken at the task's turn; only the disk usage is
+   * read afterwards, from the directory, while later tasks go on.
+   */
+  async stats(): Promise<ShardStats> {
+    const stats: ShardStats = {
       shard: this.id,
       nextOffset: this.log.nextOffset,
       subscriptions: this.subscriptions.size,
       scheduledPending: this.scheduler.pending,
       scheduledInMemory: this.scheduler.inMemory,
+      metrics: this.metricsNow(),
+    };
+    stats.metrics.diskBytes = await directoryBytes(this.dir);
+    return stats;
+  }
+
+  private metricsNow(): SerializedShardMetrics {
+    const end = this.log.nextOffset;
+    const fsync = this.log.fsyncTimings;
+    return {
+      eventTypes: this.metrics.eventTypes(),
+      subscriptions: [...this.subscriptions.values()].map((state) => ({
+        subscription: state.spec.key,
+        lagOffsets: Math.max(0, end - state.commitOffset),
+        inFlight: state.inFlight,
+        paused: state.paused,
+        deadLettered: state.deadLettered,
+      })),
+      diskBytes: 0,
+      fsync: { count: fsync.count, totalSeconds: fsync.totalSeconds, bounds: [...fsync.bounds], buckets: fsync.buckets },
     };
   }
 
@@ -163,9 +193,14 @@ export class Shard {
    * Verify, store and confirm a batch encoded by the engine. Each event gets its own outcome;
    * refused ones store nothing. Settles once the stored ones are durable.
    */
-  publish(batch: EncodedPublishBatch): Promise<PublishResult> {
+  async publish(batch: EncodedPublishBatch): Promise<PublishResult> {
     this.assertOpen();
-    return this.publisher.publish(batch);
+    const result = await this.publisher.publish(batch);
+    // Stored: an offset and not a duplicate's (refused events have none).
+    for (let i = 0; i < batch.types.length; i++) {
+      if (!Number.isNaN(result.offsets[i]!) && result.duplicate[i] === 0) this.metrics.published(batch.types[i]!);
+    }
+    return result;
   }
 
   /** Create the subscription in this shard if new; reopening keeps its position. */
@@ -182,8 +217,8 @@ export class Shard {
       this.saveSubscriptions();
       return { created: false };
     }
-    const start = this.resolveStart(spec);
-    this.subscriptions.set(spec.key, new SubscriptionState(spec, start, new OffsetRangeSet(), start, this.lanePositions(start)));
+    const start = resolvePosition(this.log, spec.start);
+    this.subscriptions.set(spec.key, new SubscriptionState(spec, start, new OffsetRangeSet(), start, lanePositions(this.lanes, start), this.metrics));
     this.startOffsets.set(spec.key, start);
     this.saveSubscriptions();
     return { created: true };
@@ -199,37 +234,12 @@ export class Shard {
   /** Replay from (or skip to) a position; written through at once so a restart keeps it. */
   async seek(subscription: string, position: StartPosition): Promise<{ offset: number }> {
     const state = this.subscriptionNamed(subscription);
-    const offset = this.resolvePosition(position);
-    state.seek(offset, this.lanePositions(offset));
+    const offset = resolvePosition(this.log, position);
+    state.seek(offset, lanePositions(this.lanes, offset));
     await this.snapshotRunning;
     await this.snapshot();
     this.schedulePump();
     return { offset };
-  }
-
-  /** Where each lane's entries for log offsets from `offset` on begin. */
-  private lanePositions(offset: number): Record<number, number> {
-    const positions: Record<number, number> = {};
-    for (const priority of this.lanes.priorities) positions[priority] = this.lanes.positionFor(priority, offset);
-    return positions;
-  }
-
-  private resolveStart(spec: SubscriptionSpec): number {
-    return this.resolvePosition(spec.start);
-  }
-
-  private resolvePosition(position: StartPosition): number {
-    const log = this.log;
-    switch (position.from) {
-      case 'new':
-        return log.nextOffset;
-      case 'all':
-        return log.startOffset;
-      case 'time':
-        return log.offsetForTime(position.timestamp) ?? log.nextOffset;
-      case 'offset':
-        return Math.min(Math.max(position.offset, log.startOffset), log.nextOffset);
-    }
   }
 
   private saveSubscriptions(): void {

@@ -168,12 +168,13 @@ export class SubscriptionFeeder {
       event = body.subarray(header.bodyStart);
       type = null;
     }
-    if (!state.matchesType(type ?? readEventType(event))) return false;
+    const eventType = type ?? readEventType(event);
+    if (!state.matchesType(eventType)) return false;
     if (lanePos < 0 && state.usesLanes && readEventSchedule(event).priority !== DEFAULT_EVENT_PRIORITY) return false;
     const { orderingKey, recipients, expiresAt } = readEventRouting(event);
     if (!state.wants(offset, orderingKey, recipients, doneKey)) return false;
     // A copy: a view would pin the whole read buffer while the event waits.
-    state.offer(offset, orderingKey, this.slab.copy(event), expiresAt, rank, lanePos, doneKey);
+    state.offer(offset, orderingKey, this.slab.copy(event), expiresAt, rank, lanePos, doneKey, eventType);
     return true;
   }
 }

@@ -5,6 +5,7 @@ import { OffsetRangeSet } from './offset-range-set.js';
 import { ReadyQueue, ScanStep } from './ready-queue.js';
 import { ConsumerSlots, type ConsumerSlot } from './consumer-slots.js';
 import { before, MAIN_RANK, RANKS, laneKey, type PendingEvent } from './pending-event.js';
+import type { EventCounters } from './shard-metrics.js';
 
 export { MAIN_RANK, laneKey } from './pending-event.js';
 
@@ -55,9 +56,19 @@ export class SubscriptionState {
   private readonly heldKeys = new Map<string, number>();
   private readonly consumers = new ConsumerSlots();
   private readonly matchCache = new Map<string, boolean>();
+  /** Where deliveries and settlements are counted by event type (the shard's metrics). */
+  private readonly counters: EventCounters | null;
 
-  constructor(spec: SubscriptionSpec, readOffset: number, done: OffsetRangeSet, startOffset: number, lanes: Record<string, number> = {}) {
+  constructor(
+    spec: SubscriptionSpec,
+    readOffset: number,
+    done: OffsetRangeSet,
+    startOffset: number,
+    lanes: Record<string, number> = {},
+    counters: EventCounters | null = null,
+  ) {
     this.spec = spec;
+    this.counters = counters;
     this.pattern = new TypePattern(spec.pattern);
     this.readOffset = readOffset;
     this.done = done;
@@ -96,6 +107,11 @@ export class SubscriptionState {
 
   /** Events this subscription dead-lettered here since the shard opened (for status and metrics). */
   deadLettered = 0;
+
+  /** Events outstanding: delivered, due for redelivery, delayed by a nack or being deferred. */
+  get inFlight(): number {
+    return this.outstanding;
+  }
 
   get hasConsumers(): boolean {
     return this.consumers.size > 0;
@@ -187,10 +203,11 @@ export class SubscriptionState {
   /**
    * Take an event read from the log (main scan: offsets in increasing order) or from a lane
    * (`lanePos` >= 0, `rank` its lane's). When the read-ahead is full, lower-priority events give
-   * way and their sources rewind to read them again.
+   * way and their sources rewind to read them again. `type` defaults to the key, which is the type
+   * of an event without a key of its own.
    */
-  offer(offset: number, key: string, body: Uint8Array, expiresAt = 0, rank = MAIN_RANK, lanePos = -1, doneKey = offset): void {
-    const item: PendingEvent = { offset, rank, lanePos, doneKey, key, body, attempt: 0, state: 'ready', consumer: null, dueAt: 0, replayed: false, expiresAt };
+  offer(offset: number, key: string, body: Uint8Array, expiresAt = 0, rank = MAIN_RANK, lanePos = -1, doneKey = offset, type = key): void {
+    const item: PendingEvent = { offset, rank, lanePos, doneKey, key, type, body, attempt: 0, state: 'ready', consumer: null, dueAt: 0, replayed: false, expiresAt };
     if (this.ready.count >= this.spec.maxInFlight) {
       for (const evicted of this.ready.evictAbove(rank, this.ready.count - this.spec.maxInFlight + 1)) {
         this.pending.delete(evicted.offset);
@@ -231,6 +248,7 @@ export class SubscriptionState {
         this.redeliver.splice(i, 1);
         this.finish(item);
         this.deadLettered++;
+        this.counters?.deadLettered(item.type, 'expired');
         dead.push({ offset: item.offset, key: item.doneKey, reason: EXPIRED, attempts: item.attempt, replayed: item.replayed });
         continue;
       }
@@ -238,6 +256,7 @@ export class SubscriptionState {
         this.redeliver.splice(i, 1);
         this.finish(item);
         this.deadLettered++;
+        this.counters?.deadLettered(item.type, 'max-deliveries');
         dead.push({ offset: item.offset, key: item.doneKey, reason: `not acked after ${item.attempt} deliveries`, attempts: item.attempt, replayed: item.replayed });
         continue;
       }
@@ -260,6 +279,7 @@ export class SubscriptionState {
         this.pending.delete(item.offset);
         this.done.add(item.doneKey);
         this.deadLettered++;
+        this.counters?.deadLettered(item.type, 'expired');
         dead.push({ offset: item.offset, key: item.doneKey, reason: EXPIRED, attempts: 0, replayed: false });
         return ScanStep.Take;
       }
@@ -288,6 +308,7 @@ export class SubscriptionState {
     for (const offset of offsets) {
       const item = this.take(offset);
       if (!item) continue;
+      this.counters?.acked(item.type);
       acked.push(offset);
       keys.push(item.doneKey);
       if (item.replayed) replayedDone.push(offset);
@@ -302,6 +323,7 @@ export class SubscriptionState {
       const item = this.take(offset);
       if (!item) continue;
       this.deadLettered++;
+      this.counters?.deadLettered(item.type, 'discarded');
       dead.push({ offset, key: item.doneKey, reason: `discarded: ${reason}`, attempts: item.attempt, replayed: item.replayed });
     }
     return dead;
@@ -309,12 +331,12 @@ export class SubscriptionState {
 
   /**
    * Put a dead letter back (a replay): delivered again before new events, attempts counted afresh.
-   * Returns false when it is already pending.
+   * Returns false when it is already pending. `type` defaults to the key, as in `offer`.
    */
-  replay(offset: number, key: string, body: Uint8Array): boolean {
+  replay(offset: number, key: string, body: Uint8Array, type = key): boolean {
     if (this.pending.has(offset)) return false;
     // A replay is an operator's decision: it is delivered even if the event's ttl has passed.
-    const item: PendingEvent = { offset, rank: MAIN_RANK, lanePos: -1, doneKey: offset, key, body, attempt: 0, state: 'waiting', consumer: null, dueAt: 0, replayed: true, expiresAt: 0 };
+    const item: PendingEvent = { offset, rank: MAIN_RANK, lanePos: -1, doneKey: offset, key, type, body, attempt: 0, state: 'waiting', consumer: null, dueAt: 0, replayed: true, expiresAt: 0 };
     this.pending.set(offset, item);
     this.outstanding++;
     this.done.delete(offset);
@@ -337,6 +359,7 @@ export class SubscriptionState {
     for (const offset of offsets) {
       const item = this.pending.get(offset);
       if (!item || item.state !== 'inflight') continue;
+      this.counters?.nacked(item.type);
       nacked.push(offset);
       this.release(item);
       if (delayMs > 0) {
@@ -374,6 +397,7 @@ export class SubscriptionState {
       const item = this.pending.get(offset);
       if (!item || item.state !== 'deferring') continue;
       this.finish(item);
+      this.counters?.deferred(item.type);
       finished.push(offset);
       keys.push(item.doneKey);
     }
@@ -415,6 +439,7 @@ export class SubscriptionState {
     item.consumer = consumer.id;
     item.dueAt = nowMs + this.spec.ackTimeoutMs;
     consumer.inflight++;
+    this.counters?.delivered(item.type, item.attempt);
     out.push(this.spec.key, consumer.id, item.offset, item.attempt, item.body);
   }
 

@@ -1,0 +1,23 @@
+/** The body of GET /admin/latency: latency per stage over the current interval, in microseconds. */
+import type { LatencyRecorder, LatencyStage, StageLatency } from '../observability/latency-recorder.js';
+
+export interface LatencyBody {
+  /** When the interval began (ISO 8601): the engine's start or the last reset. */
+  intervalStartedAt: string;
+  /** When these figures were taken (ISO 8601). */
+  takenAt: string;
+  unit: 'microseconds';
+  /** Per stage: count, min, mean, percentiles, max and the HDR histogram (`encoded`, to merge). */
+  stages: Record<LatencyStage, StageLatency>;
+}
+
+/** The figures so far; with `reset`, a new interval starts (so periodic readers get disjoint intervals). */
+export function renderLatency(recorder: LatencyRecorder, reset: boolean): LatencyBody {
+  const snapshot = recorder.snapshot(reset);
+  return {
+    intervalStartedAt: new Date(snapshot.intervalStartedAt).toISOString(),
+    takenAt: new Date(snapshot.takenAt).toISOString(),
+    unit: 'microseconds',
+    stages: snapshot.stages,
+  };
+}
