@@ -20,7 +20,7 @@ export interface EngineConfig {
   adminToken?: string;
   /** Serve wss:// with this certificate and key (PEM files); absent: plain ws://. */
   tls?: { certFile: string; keyFile: string };
-  /** Admin HTTP endpoint (health, later metrics). Loopback by default because it is unauthenticated. */
+  /** Management interface (health, metrics, admin actions). Loopback by default: never exposed with the client port by accident. */
   admin: ListenAddress;
   storage: {
     fsync: FsyncPolicy;

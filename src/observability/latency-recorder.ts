@@ -4,7 +4,18 @@
  * whatever is recorded. Recording is an index computation and an increment, no allocation.
  */
 import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
-import { EngineError } from '../engine/errors.js';
+
+/** A histogram or stage `recordExternal` cannot take (observability imports nothing of the engine). */
+export class LatencyInputError extends Error {
+  readonly code = 'INVALID_ARGUMENT';
+  constructor(
+    message: string,
+    readonly field: string,
+    cause?: unknown,
+  ) {
+    super(message, cause === undefined ? undefined : { cause });
+  }
+}
 
 /**
  * The stages measured. All but `fsync` are recorded on the engine's main thread:
@@ -197,18 +208,18 @@ export class LatencyRecorder {
    * decode or holds values past this recorder's range (one hour and a bit); nothing is merged then.
    */
   recordExternal(stage: LatencyStage, encoded: string): void {
-    if (!Object.hasOwn(this.histograms, stage)) throw new EngineError('INVALID_ARGUMENT', `no latency stage ${JSON.stringify(stage)}`, { field: 'stage' });
+    if (!Object.hasOwn(this.histograms, stage)) throw new LatencyInputError(`no latency stage ${JSON.stringify(stage)}`, 'stage');
     let other: Histogram;
     try {
       other = decodeFromCompressedBase64(encoded, BIT_BUCKET_SIZE, false);
     } catch (error) {
-      throw new EngineError('INVALID_ARGUMENT', `not an HDR compressed base64 histogram: ${String(error)}`, { field: 'encoded', cause: error });
+      throw new LatencyInputError(`not an HDR compressed base64 histogram: ${String(error)}`, 'encoded', error);
     }
     try {
       // The library checks the range before it changes any count.
       this.histograms[stage].add(other);
     } catch (error) {
-      throw new EngineError('INVALID_ARGUMENT', `histogram holds ${other.maxValue} µs, past the range kept: ${String(error)}`, { field: 'encoded', cause: error });
+      throw new LatencyInputError(`histogram holds ${other.maxValue} µs, past the range kept: ${String(error)}`, 'encoded', error);
     }
   }
 

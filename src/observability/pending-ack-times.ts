@@ -3,10 +3,16 @@
  * and `publish_to_ack`. One per consumer, bounded per shard by the consumer's credits.
  */
 import { performance } from 'node:perf_hooks';
-import type { Delivery } from '../engine/delivery.js';
 import type { LatencyRecorder } from './latency-recorder.js';
 
 /** A settled delivery's position (what consumers ack by). */
+/** What is noted of a delivery handed to a consumer (structurally, the engine's Delivery). */
+export interface HandedOver {
+  shard: number;
+  offset: number;
+  event: { publishedAt: number; deliverAt: number };
+}
+
 export interface DeliveryPosition {
   shard: number;
   offset: number;
@@ -48,7 +54,7 @@ export class PendingAckTimes {
   }
 
   /** `deliveries` are being handed to the consumer now (`now`: performance.now()). */
-  handed(deliveries: readonly Delivery[], now: number): void {
+  handed(deliveries: readonly HandedOver[], now: number): void {
     for (const delivery of deliveries) {
       const held = this.held[delivery.shard];
       if (!held) continue;

@@ -4,7 +4,7 @@ import { generateSigningKeyPair } from '../../src/engine/signing.js';
 import { ClientStore } from '../../src/registry/client-store.js';
 import { ClientDirectory } from '../../src/server/client-directory.js';
 import { DEFAULT_WS_LIMITS, WsServer } from '../../src/server/ws/ws-server.js';
-import type { WsLimits } from '../../src/server/ws/connection.js';
+import type { WsLimits } from '../../src/server/ws/ws-limits.js';
 import { TempDirs } from './temp-dirs.js';
 
 /** A registered client and the secret key it authenticates with (raw 32-byte Ed25519 seed). */

@@ -1,7 +1,6 @@
 import { decodeFromCompressedBase64, encodeIntoCompressedBase64, build } from 'hdr-histogram-js';
 import { describe, expect, it } from 'vitest';
-import { EngineError } from '../../src/engine/errors.js';
-import { createLatencyHistogram, LATENCY_STAGES, LatencyRecorder, MAX_TRACKED_MICROS } from '../../src/observability/latency-recorder.js';
+import { createLatencyHistogram, LATENCY_STAGES, LatencyInputError, LatencyRecorder, MAX_TRACKED_MICROS } from '../../src/observability/latency-recorder.js';
 import { renderLatency } from '../../src/server/latency-route.js';
 import { Prng } from '../helpers/prng.js';
 
@@ -134,12 +133,12 @@ describe('LatencyRecorder', () => {
   it('refuses, with a typed error and without merging anything, what it cannot merge', () => {
     const recorder = new LatencyRecorder();
     recorder.record('fsync', 10);
-    const refusal = (encoded: string, stage = 'fsync'): EngineError => {
+    const refusal = (encoded: string, stage = 'fsync'): LatencyInputError => {
       try {
         recorder.recordExternal(stage as 'fsync', encoded);
       } catch (error) {
-        expect(error).toBeInstanceOf(EngineError);
-        return error as EngineError;
+        expect(error).toBeInstanceOf(LatencyInputError);
+        return error as LatencyInputError;
       }
       throw new Error('recordExternal accepted it');
     };

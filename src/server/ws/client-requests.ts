@@ -6,7 +6,7 @@ import { validateEventType } from '../../engine/event.js';
 import type { StartPosition } from '../../engine/subscription-spec.js';
 import { ProtocolError, type ClientFrame, type DeliveryRef, type ErrorBody, type PublishResult, type ServerFrame, type StartFrom } from '../../protocol/index.js';
 import type { KnownClient } from '../client-directory.js';
-import type { WsLimits } from './connection.js';
+import type { WsLimits } from './ws-limits.js';
 import { toWireEvent, toWireTrail } from './wire-event.js';
 
 /**

@@ -9,7 +9,6 @@ import {
   encodeFrame,
   errorFrame,
   type ClientFrame,
-  type ConnectionLimits,
   type ErrorBody,
   type ServerFrame,
 } from '../../protocol/index.js';
@@ -17,6 +16,8 @@ import type { ClientDirectory, KnownClient } from '../client-directory.js';
 import type { ClientSessions } from '../client-sessions.js';
 import { newChallenge, verifyChallenge, type AuthThrottle, type Challenge } from './client-auth.js';
 import { ClientRequests, errorBody } from './client-requests.js';
+import type { WsLimits } from './ws-limits.js';
+
 
 /** What a connection needs of its socket (uWebSockets.js, or a test double). */
 export interface SocketPort {
@@ -27,16 +28,6 @@ export interface SocketPort {
   readonly remoteAddress: string;
 }
 
-export interface WsLimits extends ConnectionLimits {
-  /** Deliveries stop going to the socket while more than this is buffered; they resume on drain. */
-  maxBufferedBytes: number;
-  /** Frames held for a slow socket at most (bytes); past it the connection is closed. */
-  maxQueuedBytes: number;
-  authTimeoutMs: number;
-  heartbeatMs: number;
-  /** Open connections one client may hold at most. */
-  maxConnectionsPerClient: number;
-}
 
 /** What every connection of one server shares. */
 export interface ConnectionContext {

@@ -7,7 +7,8 @@ import { CLOSE_CODES, WEBSOCKET_PATH } from '../../protocol/index.js';
 import type { ClientDirectory } from '../client-directory.js';
 import { ClientSessions } from '../client-sessions.js';
 import { AuthThrottle } from './client-auth.js';
-import { Connection, type WsLimits } from './connection.js';
+import { Connection } from './connection.js';
+import type { WsLimits } from './ws-limits.js';
 import { loadUws, type UwsBackend } from './uws-backend.js';
 
 export interface WsServerOptions {
