@@ -1,4 +1,5 @@
 /** GET /health: can the process serve, what it runs (WebSocket backend), and where its shards stand. */
+import { statfs } from 'node:fs/promises';
 import type { ShardStats } from '../engine/shard-messages.js';
 import type { AdminRoute } from './admin-server.js';
 
@@ -9,6 +10,8 @@ export interface HealthReport {
   dataDir: string;
   websocket: { backend: 'native' | 'fallback'; detail: string; port: number; tls: boolean; connections: number };
   shards: Array<Pick<ShardStats, 'shard' | 'nextOffset' | 'subscriptions' | 'scheduledPending'>>;
+  /** Free space of the data directory's file system (bytes available to the engine's user). */
+  dataDirFreeBytes: number | null;
   /** Why the status is failed. */
   error?: string;
 }
@@ -32,7 +35,14 @@ export async function buildHealthReport(source: HealthSource): Promise<HealthRep
     dataDir: source.dataDir,
     websocket: source.websocket(),
     shards: [],
+    dataDirFreeBytes: null,
   };
+  try {
+    const fsStats = await statfs(source.dataDir);
+    report.dataDirFreeBytes = fsStats.bavail * fsStats.bsize;
+  } catch {
+    // Reported as null: health still answers when the file system cannot be asked.
+  }
   try {
     report.shards = (await source.shardStats()).map(({ shard, nextOffset, subscriptions, scheduledPending }) => ({ shard, nextOffset, subscriptions, scheduledPending }));
   } catch (error) {

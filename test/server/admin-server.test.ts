@@ -52,6 +52,7 @@ describe('GET /health', () => {
       dataDir: tmp,
       websocket: { backend: 'native', port: 1234, connections: 2 },
       shards: [{ shard: 0, nextOffset: 0 }, { shard: 1, nextOffset: 0 }],
+      dataDirFreeBytes: expect.any(Number),
     });
     offsets = [3, 5];
     const after = (await (await fetch(`${url}/health`)).json()) as { shards: Array<{ nextOffset: number }> };
