@@ -10,7 +10,9 @@ export type ConfigErrorCode =
   | 'INVALID_FSYNC_INTERVAL'
   | 'INVALID_TLS'
   | 'INVALID_LIMIT'
-  | 'INVALID_ADMIN_TOKEN';
+  | 'INVALID_ADMIN_TOKEN'
+  | 'INVALID_LOG_LEVEL'
+  | 'INVALID_CONFIG_FILE';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

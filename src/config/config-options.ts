@@ -15,6 +15,8 @@ export type ConfigKey =
   | 'tlsCert'
   | 'tlsKey'
   | 'adminToken'
+  | 'config'
+  | 'logLevel'
   | 'maxPayloadBytes'
   | 'maxFrameBytes'
   | 'maxSubscriptionsPerConnection'
@@ -31,6 +33,14 @@ export interface ConfigOptionSpec {
 }
 
 export const CONFIG_OPTIONS: readonly ConfigOptionSpec[] = [
+  {
+    key: 'config',
+    flag: 'config',
+    env: 'ENSYNC_CONFIG',
+    valueName: 'file',
+    defaultValue: '',
+    description: 'JSON file of settings keyed by flag name (flags and env vars win over it)',
+  },
   {
     key: 'dataDir',
     flag: 'data-dir',
@@ -110,6 +120,14 @@ export const CONFIG_OPTIONS: readonly ConfigOptionSpec[] = [
     valueName: 'token',
     defaultValue: '',
     description: 'bearer token of the admin endpoints (default: kept in the data dir)',
+  },
+  {
+    key: 'logLevel',
+    flag: 'log-level',
+    env: 'ENSYNC_LOG_LEVEL',
+    valueName: 'debug|info|warn|error',
+    defaultValue: 'info',
+    description: 'least severe log lines written',
   },
   {
     key: 'maxPayloadBytes',

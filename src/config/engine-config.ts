@@ -16,6 +16,7 @@ export interface EngineConfig {
   client: ListenAddress;
   /** Explicit bounds, each answered with a clear error when passed. */
   limits: { maxPayloadBytes: number; maxFrameBytes: number; maxSubscriptionsPerConnection: number; maxConnectionsPerClient: number };
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Bearer token of the management interface; absent: the one kept in the data directory. */
   adminToken?: string;
   /** Serve wss:// with this certificate and key (PEM files); absent: plain ws://. */

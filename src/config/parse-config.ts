@@ -26,6 +26,8 @@ export type ParsedStartArgs = { kind: 'help' } | { kind: 'config'; config: Engin
 interface RawValue {
   value: string;
   source: string;
+  /** What relative paths resolve against (the config file's folder for values from it). */
+  base?: string;
 }
 
 const HELP_FLAG = 'help';
@@ -34,7 +36,7 @@ export function parseConfig(argv: readonly string[], env: Env, cwd: string): Par
   const flags = readFlags(argv);
   if (flags === 'help') return { kind: 'help' };
 
-  const raw = (key: ConfigKey): RawValue | undefined => {
+  const fromFlagOrEnv = (key: ConfigKey): RawValue | undefined => {
     const spec = specFor(key);
     const fromFlag = flags.get(spec.flag);
     if (fromFlag !== undefined) return { value: fromFlag, source: `--${spec.flag}` };
@@ -43,9 +45,19 @@ export function parseConfig(argv: readonly string[], env: Env, cwd: string): Par
     if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, source: spec.env };
     return undefined;
   };
+  const configFile = fromFlagOrEnv('config');
+  const file = configFile ? readConfigFile(path.resolve(cwd, configFile.value), configFile.source) : null;
+  const raw = (key: ConfigKey): RawValue | undefined => {
+    const given = fromFlagOrEnv(key);
+    if (given || !file) return given;
+    const spec = specFor(key);
+    const value = file.values.get(spec.flag);
+    return value === undefined ? undefined : { value, source: `${spec.flag} in ${file.path}`, base: path.dirname(file.path) };
+  };
 
   const config: EngineConfig = {
     dataDir: parseDataDir(raw('dataDir'), cwd),
+    logLevel: parseLogLevel(raw('logLevel')),
     client: {
       host: parseHost(raw('clientHost'), CONFIG_DEFAULTS.clientHost),
       port: parsePort(raw('clientPort'), CONFIG_DEFAULTS.clientPort),
@@ -135,7 +147,7 @@ function parseTls(cert: RawValue | undefined, key: RawValue | undefined, cwd: st
   if (!cert && !key) return undefined;
   if (!cert || !key) throw new ConfigError('INVALID_TLS', `${cert ? '--tls-key' : '--tls-cert'} is needed too: TLS takes a certificate and its key`);
   const file = (raw: RawValue) => {
-    const resolved = path.resolve(cwd, raw.value);
+    const resolved = path.resolve(raw.base ?? cwd, raw.value);
     try {
       fs.accessSync(resolved, fs.constants.R_OK);
     } catch {
@@ -151,7 +163,45 @@ function parseDataDir(raw: RawValue | undefined, cwd: string): string {
   if (value.trim() === '' || value.includes('\0')) {
     throw new ConfigError('INVALID_DATA_DIR', `${raw?.source ?? 'data dir'} must be a non-empty path`);
   }
-  return path.resolve(cwd, value);
+  return path.resolve(raw?.base ?? cwd, value);
+}
+
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+
+function parseLogLevel(raw: RawValue | undefined): EngineConfig['logLevel'] {
+  if (raw === undefined) return 'info';
+  const level = LOG_LEVELS.find((l) => l === raw.value);
+  if (!level) throw new ConfigError('INVALID_LOG_LEVEL', `${raw.source} must be one of ${LOG_LEVELS.join(', ')} (got '${raw.value}')`);
+  return level;
+}
+
+/**
+ * A JSON file of settings keyed by flag name (`{"port": 8081, "data-dir": "data"}`). Every key must
+ * be a known setting and every value a string, number or boolean; relative paths in it resolve
+ * against the file's folder.
+ */
+function readConfigFile(file: string, source: string): { path: string; values: Map<string, string> } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ConfigError('INVALID_CONFIG_FILE', `${source}: cannot read ${file} as JSON: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError('INVALID_CONFIG_FILE', `${source}: ${file} must hold a JSON object of settings`);
+  }
+  const values = new Map<string, string>();
+  for (const [key, value] of Object.entries(parsed)) {
+    const spec = CONFIG_OPTIONS.find((o) => o.flag === key);
+    if (!spec || spec.key === 'config') {
+      throw new ConfigError('INVALID_CONFIG_FILE', `${file}: unknown setting "${key}" (settings are named like the flags: ${CONFIG_OPTIONS.filter((o) => o.key !== 'config').map((o) => o.flag).join(', ')})`);
+    }
+    if (!['string', 'number', 'boolean'].includes(typeof value)) {
+      throw new ConfigError('INVALID_CONFIG_FILE', `${file}: "${key}" must be a string or a number`);
+    }
+    values.set(key, String(value));
+  }
+  return { path: file, values };
 }
 
 function parsePort(raw: RawValue | undefined, fallback: number): number {

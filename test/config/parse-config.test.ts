@@ -29,6 +29,7 @@ describe('parseConfig defaults', () => {
       client: { host: '0.0.0.0', port: 8080 },
       admin: { host: '127.0.0.1', port: 9090 },
       storage: { fsync: 'interval', fsyncIntervalMs: 5 },
+      logLevel: 'info',
       limits: { maxPayloadBytes: 1048576, maxFrameBytes: 2097152, maxSubscriptionsPerConnection: 64, maxConnectionsPerClient: 100 },
     });
   });
@@ -64,6 +65,7 @@ describe('parseConfig flags', () => {
       client: { host: '::', port: 8181 },
       admin: { host: 'localhost', port: 0 },
       storage: { fsync: 'always', fsyncIntervalMs: 20 },
+      logLevel: 'info',
       limits: { maxPayloadBytes: 2048, maxFrameBytes: 65536, maxSubscriptionsPerConnection: 7, maxConnectionsPerClient: 9 },
     });
   });
@@ -111,6 +113,7 @@ describe('parseConfig env vars and precedence', () => {
       client: { host: '10.0.0.1', port: 7000 },
       admin: { host: '10.0.0.2', port: 7001 },
       storage: { fsync: 'never', fsyncIntervalMs: 50 },
+      logLevel: 'info',
       limits: { maxPayloadBytes: 1000, maxFrameBytes: 4096, maxSubscriptionsPerConnection: 3, maxConnectionsPerClient: 4 },
     });
   });

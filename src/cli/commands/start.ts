@@ -58,7 +58,7 @@ async function runStart(ctx: CliContext): Promise<number> {
   }
   const { config } = parsed;
   const { version } = readPackageInfo();
-  const logger = createLogger();
+  const logger = createLogger({ level: config.logLevel });
 
   let stopSignal!: (signal: NodeJS.Signals) => void;
   const stopRequested = new Promise<NodeJS.Signals>((resolve) => (stopSignal = resolve));
