@@ -1,7 +1,10 @@
 /**
- * Minimal structured logger: one JSON object per line, one fact per line.
- * Writes synchronously to its sink so lines are not lost when the process exits right after logging.
+ * Structured logging on pino: one JSON object per line (`ts`, `level` as a word, `msg`, fields),
+ * one fact per line. Written synchronously, so lines are not lost when the process exits right
+ * after logging. The Logger interface keeps the message first and the fields second.
  */
+import { pino, type Logger as PinoLogger } from 'pino';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export type LogFields = Readonly<Record<string, unknown>>;
@@ -17,32 +20,32 @@ export interface Logger {
 
 export type LineSink = (line: string) => void;
 
-const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-
-export function stdoutSink(line: string): void {
-  process.stdout.write(line + '\n');
-}
-
 export function createLogger(
   options: { sink?: LineSink; level?: LogLevel; fields?: LogFields; now?: () => Date } = {},
 ): Logger {
-  const sink = options.sink ?? stdoutSink;
-  const minRank = LEVEL_RANK[options.level ?? 'info'];
-  const base = options.fields ?? {};
+  const sink = options.sink;
   const now = options.now ?? (() => new Date());
+  const destination = sink ? { write: (line: string) => sink(line.endsWith('\n') ? line.slice(0, -1) : line) } : pino.destination({ dest: 1, sync: true });
+  const root = pino(
+    {
+      level: options.level ?? 'info',
+      base: null,
+      messageKey: 'msg',
+      timestamp: () => `,"ts":"${now().toISOString()}"`,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
+  return wrap(options.fields ? root.child(toPlain(options.fields)!) : root);
+}
 
-  const write = (level: LogLevel, msg: string, fields: LogFields | undefined): void => {
-    if (LEVEL_RANK[level] < minRank) return;
-    const record = { ts: now().toISOString(), level, msg, ...base, ...toPlain(fields) };
-    sink(JSON.stringify(record));
-  };
-
+function wrap(logger: PinoLogger): Logger {
   return {
-    debug: (msg, fields) => write('debug', msg, fields),
-    info: (msg, fields) => write('info', msg, fields),
-    warn: (msg, fields) => write('warn', msg, fields),
-    error: (msg, fields) => write('error', msg, fields),
-    child: (fields) => createLogger({ sink, level: options.level ?? 'info', fields: { ...base, ...fields }, now }),
+    debug: (msg, fields) => logger.debug(toPlain(fields) ?? {}, msg),
+    info: (msg, fields) => logger.info(toPlain(fields) ?? {}, msg),
+    warn: (msg, fields) => logger.warn(toPlain(fields) ?? {}, msg),
+    error: (msg, fields) => logger.error(toPlain(fields) ?? {}, msg),
+    child: (fields) => wrap(logger.child(toPlain(fields)!)),
   };
 }
 
