@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { ClientActivity } from './client-activity.js';
 import { LatencyRecorder } from '../observability/latency-recorder.js';
 import { PendingAckTimes } from '../observability/pending-ack-times.js';
 import { ClientRegistry, type ClientIdentity } from './client-registry.js';
@@ -95,6 +96,8 @@ export class Engine {
   private readonly consumers = new Map<string, Consumer>();
   /** Unconfirmed publishes per client (one small entry per client that ever published). */
   private readonly unconfirmed = new Map<string, { pending: number }>();
+  /** Per-client publish and delivery counts and rates (for operators). */
+  readonly activity = new ClientActivity();
   private readonly eventLimits;
   private nextConsumerId = 1;
   private closed = false;
@@ -265,6 +268,7 @@ export class Engine {
       return error instanceof EngineError ? error : new EngineError('INTERNAL', String(error));
     }
     window.pending++;
+    this.activity.published(clientId, 1, now);
     const pending: PendingPublish = { id, type, shard, window };
     publisher.add(producer, body.length, type, id, now, event.id !== undefined, event.signature !== undefined, sink, index);
     return pending;
@@ -431,6 +435,7 @@ export class Engine {
         if (delivery.attempt === 1 && delivery.event.deliverAt === 0) this.latency.record('publish_to_first_delivery', (wallNow - delivery.event.publishedAt) * 1000);
       }
       consumer.ackTimes.handed(deliveries, now);
+      this.activity.delivered(consumer.client, deliveries.length, Date.now());
       try {
         consumer.handler(deliveries, consumer);
       } catch (error) {

@@ -66,6 +66,7 @@ export function adminRoutes(context: AdminContext): AdminRoute[] {
         return ok(
           store.list().map((record) => {
             const session = sessions.get(record.id, now);
+            const activity = engine.activity.view(record.id, now);
             return {
               id: record.id,
               publish: record.publish,
@@ -76,6 +77,7 @@ export function adminRoutes(context: AdminContext): AdminRoute[] {
               connections: session?.connections ?? 0,
               lastSeenAt: session?.lastSeenAt ?? null,
               disconnectedAt: session?.disconnectedAt ?? null,
+              ...activity,
             };
           }),
         );

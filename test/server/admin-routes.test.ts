@@ -61,7 +61,7 @@ describe('management routes', () => {
     const known = running.addClient('known');
     const connected = await RawClient.authenticated(running.url, known.id, known.secretKey);
     let clients = (await call('GET', '/admin/clients')).json as Array<{ id: string; status: string; connections: number }>;
-    expect(clients).toEqual([expect.objectContaining({ id: 'known', status: 'active', connections: 1, publish: ['**'] })]);
+    expect(clients).toEqual([expect.objectContaining({ id: 'known', status: 'active', connections: 1, publish: ['**'], published: 0, publishedPerSecond: 0 })]);
 
     const { publicKey, secretKey } = generateSigningKeyPair();
     const added = await call('POST', '/admin/clients', { id: 'added', publicKey: Buffer.from(publicKey).toString('base64'), publish: ['orders/*'], subscribe: ['orders/**'] });
