@@ -5,20 +5,13 @@
  * were sent but not confirmed when a connection dropped are sent again, first, on the next one:
  * each carries its client-made id, so the engine stores it once (a resend answers duplicate: true).
  */
-import type { ConnectionLimits, PublishEvent, PublishResult } from '../protocol/index.js';
+import type { ConnectionLimits, PublishEvent, PublishResult, PublishReceipt } from '../protocol/index.js';
 import { EnSyncError } from './errors.js';
 import { Fifo } from './fifo.js';
 import type { Session } from './session.js';
 
-/** What a durable publish resolves with. */
-export interface PublishReceipt {
-  id: string;
-  type: string;
-  offset: number;
-  shard: number;
-  /** The id was already stored within the engine's dedup window: nothing new was stored. */
-  duplicate: boolean;
-}
+/** What a durable publish resolves with: the protocol's receipt, as the server sent it. */
+export type { PublishReceipt } from '../protocol/index.js';
 
 /** Events waiting (not yet sent) at most, as a multiple of publishWindow. */
 export const WAITING_EVENTS_PER_WINDOW = 10;

@@ -9,24 +9,13 @@ import { decodePayload } from './payload.js';
 import type { Session } from './session.js';
 import type { SettlementKind } from './settlement-batcher.js';
 
-/** A stored event. `value` is present when the payload was published as a msgpack value. */
-export interface EventData {
-  id: string;
-  type: string;
-  key: string | null;
-  payload: Uint8Array;
+/**
+ * A stored event: the protocol's WireEvent fields (times in ms since the epoch; 0 in deliverAt and
+ * expiresAt means none), where it is stored, and `value` when the payload was published as a
+ * msgpack value.
+ */
+export interface EventData extends WireEvent {
   value?: unknown;
-  headers: Record<string, string>;
-  sender: string;
-  /** ms since the epoch. */
-  publishedAt: number;
-  recipients: string[] | null;
-  signature: Uint8Array | null;
-  priority: number;
-  /** ms since the epoch before which it was not delivered; 0 = at once. */
-  deliverAt: number;
-  /** ms since the epoch after which it is not delivered; 0 = never. */
-  expiresAt: number;
   shard: number;
   offset: number;
 }
