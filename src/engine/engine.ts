@@ -14,6 +14,7 @@ import { DEFAULT_EVENT_LIMITS, DEFAULT_EVENT_PRIORITY, validateEventType, valida
 import { decodeEventBody, encodeEventBody, eventStreamTag } from './event-codec.js';
 import { newEventId } from './event-id.js';
 import { PublishBatcher, type OutcomeSink } from './publish-batcher.js';
+import { PublishWaiter, receiptOf, scheduledTime, type PendingPublish } from './publish-waiter.js';
 import { SettleBatcher } from './settle-batcher.js';
 import type { DeadLetterView, DeliveryMessage, OpenResult, ProducerIdentity, ShardStats, TrailResult } from './shard-messages.js';
 import type { TrailEntry } from './shard/trail-log.js';
@@ -28,51 +29,8 @@ export interface EventTrail {
   trail: TrailEntry[];
 }
 
-function receiptOf(pending: PendingPublish, offset: number, duplicate: boolean): Receipt {
-  return { id: pending.id, type: pending.type, offset, shard: pending.shard, duplicate };
-}
-
-/** The promise side of one `publish`: settled once, after enqueue has set `pending`. */
-class PublishWaiter implements OutcomeSink {
-  pending: PendingPublish | null = null;
-  private readonly startedAt = performance.now();
-
-  constructor(
-    private readonly resolve: (receipt: Receipt) => void,
-    private readonly reject: (error: EngineError) => void,
-    private readonly latency: LatencyRecorder,
-  ) {}
-
-  settle(_index: number, offset: number, duplicate: boolean, error: EngineError | null): void {
-    const pending = this.pending!;
-    pending.window.pending--;
-    if (error) {
-      this.reject(error);
-    } else {
-      this.latency.record('publish_to_durable', (performance.now() - this.startedAt) * 1000);
-      this.resolve(receiptOf(pending, offset, duplicate));
-    }
-  }
-}
-
 /** Data directories with an engine open in this process (realpath). */
 const openDataDirs = new Set<string>();
-
-/** When a scheduled event is due (0: deliver at once; a deliverAt already past is at once too). */
-function scheduledTime(event: ValidatedPublishInput, now: number): number {
-  if (event.delayMs !== undefined) return event.delayMs > 0 ? now + event.delayMs : 0;
-  if (event.deliverAt !== undefined) return event.deliverAt > now ? event.deliverAt : 0;
-  return 0;
-}
-
-/** What the engine remembers of a queued publish until its outcome comes back. */
-interface PendingPublish {
-  id: string;
-  type: string;
-  shard: number;
-  /** The producer's unconfirmed-publish count, released when the outcome comes back. */
-  window: { pending: number };
-}
 
 export interface ConsumerOptions {
   /** Unacked deliveries this consumer holds at most, per shard (default: the subscription's maxInFlight). */
