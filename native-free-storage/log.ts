@@ -262,6 +262,16 @@ export class Log {
   }
 
   /**
+   * Change retention while open (null: keep) and apply it at once. Validated like the open options.
+   */
+  setRetention(retention: { retentionMs: number | null; retentionBytes: number | null }): RetentionResult {
+    resolveLogOptions({ ...this.options, ...retention });
+    this.options.retentionMs = retention.retentionMs;
+    this.options.retentionBytes = retention.retentionBytes;
+    return this.applyRetention();
+  }
+
+  /**
    * Delete whole sealed segments past retention (by age of their newest record, then by total size).
    * Never the active segment, nor one whose data is still waiting for an fsync.
    */

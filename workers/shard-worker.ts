@@ -91,6 +91,8 @@ async function run(task: ShardTask): Promise<unknown> {
         return shard.setPaused(task.subscription, task.op === 'pause');
       case 'seek':
         return await startThen(slot, task.seq, () => shard.seek(task.subscription, task.position));
+      case 'retention':
+        return shard.setRetention({ retentionMs: task.retentionMs, retentionBytes: task.retentionBytes });
       case 'stats':
         return await startThen(slot, task.seq, () => shard.stats());
       case 'close':

@@ -27,6 +27,10 @@ export interface EngineOptions {
   trail?: boolean;
   /** Trail bytes kept per shard; the oldest go first (default 1 GiB). */
   trailRetentionBytes?: number;
+  /** Events kept per shard by age, ms (default null: keep); a value set with setRetention wins. */
+  retentionMs?: number | null;
+  /** Events kept per shard by size, bytes (default null: keep); a value set with setRetention wins. */
+  retentionBytes?: number | null;
   logger?: Logger;
 }
 
@@ -48,6 +52,8 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     maxPublishBatch: options.maxPublishBatch ?? 1000,
     trail: options.trail ?? true,
     trailRetentionBytes: options.trailRetentionBytes ?? 1024 * 1024 * 1024,
+    retentionMs: options.retentionMs ?? null,
+    retentionBytes: options.retentionBytes ?? null,
     logger: options.logger ?? null,
   };
 }

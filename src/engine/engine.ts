@@ -16,7 +16,8 @@ import { newEventId } from './event-id.js';
 import { PublishBatcher, type OutcomeSink } from './publish-batcher.js';
 import { PublishWaiter, receiptOf, scheduledTime, type PendingPublish } from './publish-waiter.js';
 import { SettleBatcher } from './settle-batcher.js';
-import type { DeadLetterView, DeliveryMessage, OpenResult, ProducerIdentity, ShardStats, TrailResult } from './shard-messages.js';
+import { loadRetention, saveRetention, validateRetention, type EventRetention } from './event-retention.js';
+import type { DeadLetterView, DeliveryMessage, OpenResult, ProducerIdentity, ShardConfig, ShardStats, TrailResult } from './shard-messages.js';
 import type { TrailEntry } from './shard/trail-log.js';
 import { ShardPool, type ShardTaskBody } from './shard-pool.js';
 import { resolveSubscriptionSpec, type StartPosition, type SubscriptionOptions } from './subscription-spec.js';
@@ -57,6 +58,7 @@ export class Engine {
   /** Per-client publish and delivery counts and rates (for operators). */
   readonly activity = new ClientActivity();
   private readonly eventLimits;
+  private readonly shardConfig: ShardConfig;
   private nextConsumerId = 1;
   private closed = false;
   private openResults: OpenResult[] = [];
@@ -65,20 +67,23 @@ export class Engine {
   private constructor(options: ResolvedEngineOptions) {
     this.options = options;
     this.eventLimits = { ...DEFAULT_EVENT_LIMITS, maxPayloadBytes: options.maxPayloadBytes, maxScheduleMs: options.maxScheduleMs };
+    // Kept by reference: a shard reopened after its worker died opens with the current retention.
+    this.shardConfig = {
+      dataDir: options.dataDir,
+      fsync: options.fsync,
+      fsyncIntervalMs: options.fsyncIntervalMs,
+      segmentBytes: options.segmentBytes,
+      dedupWindowMs: options.dedupWindowMs,
+      maxDedupEntries: options.maxDedupEntries,
+      maxPayloadBytes: options.maxPayloadBytes,
+      trail: options.trail,
+      trailRetentionBytes: options.trailRetentionBytes,
+      ...loadRetention(options.dataDir, { retentionMs: options.retentionMs, retentionBytes: options.retentionBytes }),
+    };
     this.pool = new ShardPool({
       workers: options.workers,
       shards: options.shards,
-      config: {
-        dataDir: options.dataDir,
-        fsync: options.fsync,
-        fsyncIntervalMs: options.fsyncIntervalMs,
-        segmentBytes: options.segmentBytes,
-        dedupWindowMs: options.dedupWindowMs,
-        maxDedupEntries: options.maxDedupEntries,
-        maxPayloadBytes: options.maxPayloadBytes,
-        trail: options.trail,
-        trailRetentionBytes: options.trailRetentionBytes,
-      },
+      config: this.shardConfig,
       onDeliveries: (message) => this.route(message),
       onWorkerLog: (shard, level, message) => this.log(level === 'error' ? 'error' : 'warn', message, { shard }),
       onShardReopened: (shard) => this.reattach(shard),
@@ -323,6 +328,26 @@ export class Engine {
   }
 
   /** Run a task about one subscription in every shard (the builder may skip a shard with null). */
+  /** How long each shard keeps its events. */
+  get retention(): EventRetention {
+    return { retentionMs: this.shardConfig.retentionMs, retentionBytes: this.shardConfig.retentionBytes };
+  }
+
+  /**
+   * Change how long each shard keeps its events (null: keep everything). Stored in the data
+   * directory, so restarts keep it, and applied at once: whole oldest segments past it are deleted.
+   */
+  async setRetention(input: unknown): Promise<{ segmentsDeleted: number; bytesDeleted: number }> {
+    if (this.closed) throw new EngineError('ENGINE_CLOSED', 'the engine is closed');
+    const retention = validateRetention(input);
+    saveRetention(this.options.dataDir, retention);
+    Object.assign(this.shardConfig, retention);
+    const results = await Promise.all(
+      [...Array(this.options.shards).keys()].map((shard) => this.pool.run<{ segmentsDeleted: number; bytesDeleted: number }>(shard, { op: 'retention', ...retention })),
+    );
+    return results.reduce((sum, r) => ({ segmentsDeleted: sum.segmentsDeleted + r.segmentsDeleted, bytesDeleted: sum.bytesDeleted + r.bytesDeleted }), { segmentsDeleted: 0, bytesDeleted: 0 });
+  }
+
   /** What each shard holds now: offsets, subscriptions, scheduled deliveries pending (and in memory). */
   async shardStats(): Promise<ShardStats[]> {
     if (this.closed) throw new EngineError('ENGINE_CLOSED', 'the engine is closed');

@@ -31,6 +31,9 @@ export interface ShardConfig {
   trail: boolean;
   /** Bytes of trail a shard keeps at most (oldest dropped first). */
   trailRetentionBytes: number;
+  /** How long the shard keeps its events (null: keep). */
+  retentionMs: number | null;
+  retentionBytes: number | null;
 }
 
 interface TaskBase {
@@ -183,6 +186,13 @@ export interface ShardStats {
   metrics: SerializedShardMetrics;
 }
 
+/** Change how long the shard keeps its events, and apply it now. Result: { segmentsDeleted, bytesDeleted }. */
+export interface RetentionTask extends TaskBase {
+  op: 'retention';
+  retentionMs: number | null;
+  retentionBytes: number | null;
+}
+
 export type ShardTask =
   | OpenTask
   | PublishTask
@@ -195,7 +205,8 @@ export type ShardTask =
   | ReplayTask
   | TrailTask
   | CloseTask
-  | StatsTask;
+  | StatsTask
+  | RetentionTask;
 
 /** Worker → engine, on the shard's port: deliveries for live consumers, packed and transferred. */
 export interface DeliveryMessage {

@@ -1,7 +1,8 @@
 /**
  * The management interface's routes over the engine: clients (with their session status),
  * streams, events by id with their trail, and the actions operators take (add or remove a client;
- * pause, resume, replay a subscription's dead letters). Each action is logged with who took it.
+ * pause, resume, replay a subscription's dead letters; change retention). Each action is logged
+ * with who took it.
  */
 import type { Engine } from '../engine/engine.js';
 import { EngineError } from '../engine/errors.js';
@@ -125,6 +126,20 @@ export function adminRoutes(context: AdminContext): AdminRoute[] {
           event: { ...event, payloadBase64: Buffer.from(payload).toString('base64'), signature: signature ? Buffer.from(signature).toString('base64') : null },
           trail: found.trail,
         });
+      }),
+    },
+    {
+      method: 'GET',
+      path: '/admin/retention',
+      handle: () => ok(engine.retention),
+    },
+    {
+      method: 'PUT',
+      path: '/admin/retention',
+      handle: guarded(async (request) => {
+        const deleted = await engine.setRetention(request.body);
+        action(request, 'change retention', { ...engine.retention, ...deleted });
+        return ok({ ...engine.retention, ...deleted });
       }),
     },
     subscriptionAction('pause'),

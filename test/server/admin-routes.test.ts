@@ -46,6 +46,8 @@ describe('management routes', () => {
       ['POST', '/admin/subscriptions/c/n/pause'],
       ['POST', '/admin/subscriptions/c/n/resume'],
       ['POST', '/admin/subscriptions/c/n/replay-dead-letters'],
+      ['GET', '/admin/retention'],
+      ['PUT', '/admin/retention'],
     ] as const) {
       for (const token of [null, 'not-the-token-000000000']) {
         const { status, json } = await call(method, path, undefined, token);
@@ -110,5 +112,13 @@ describe('management routes', () => {
     expect((await call('POST', '/admin/subscriptions/app/work/resume')).status).toBe(200);
     await waitFor(() => reader.deliveriesOf('while-paused').length === 1, 5000, 'delivery after resume');
     expect((await call('POST', '/admin/subscriptions/app/missing/pause')).status).toBe(404);
+
+    expect((await call('GET', '/admin/retention')).json).toEqual({ retentionMs: null, retentionBytes: null });
+    const changed = await call('PUT', '/admin/retention', { retentionMs: 7 * 24 * 60 * 60 * 1000 });
+    expect(changed.status).toBe(200);
+    expect(changed.json).toMatchObject({ retentionMs: 604_800_000, retentionBytes: null, segmentsDeleted: 0 });
+    expect(engine.retention.retentionMs).toBe(604_800_000);
+    expect((await call('PUT', '/admin/retention', { retentionMs: 'a week' })).status).toBe(400);
+    expect(logLines.some((l) => l.includes('admin action: change retention'))).toBe(true);
   });
 });

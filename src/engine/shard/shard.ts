@@ -103,6 +103,8 @@ export class Shard {
       fsyncIntervalMs: config.fsyncIntervalMs,
       segmentBytes: config.segmentBytes,
       maxRecordBytes: config.maxPayloadBytes + 64 * 1024,
+      retentionMs: config.retentionMs,
+      retentionBytes: config.retentionBytes,
     });
     const { store, subscriptions, cursors } = await SubscriptionStore.open(path.join(dir, 'state'), config.fsync, config.fsyncIntervalMs);
     const deadLetters = await DeadLetterStore.open(path.join(dir, 'state'), config.fsync, config.fsyncIntervalMs, onError);
@@ -175,6 +177,12 @@ export class Shard {
       diskBytes: 0,
       fsync: { count: fsync.count, totalSeconds: fsync.totalSeconds, bounds: [...fsync.bounds], buckets: fsync.buckets },
     };
+  }
+
+  /** Keep events this long (null: keep), applied now and whenever a segment rolls. */
+  setRetention(retention: { retentionMs: number | null; retentionBytes: number | null }): { segmentsDeleted: number; bytesDeleted: number } {
+    this.assertOpen();
+    return this.log.setRetention(retention);
   }
 
   get recovery() {

@@ -46,6 +46,8 @@ describe('draining a backlog', () => {
       fsyncIntervalMs: 5,
       trail: true,
       trailRetentionBytes: 64 * 1024 * 1024,
+      retentionMs: null,
+      retentionBytes: null,
       segmentBytes: 64 * 1024 * 1024,
       dedupWindowMs: 120_000,
       maxDedupEntries: 1_000_000,
