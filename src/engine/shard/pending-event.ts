@@ -49,3 +49,18 @@ export interface PendingEvent {
 export function before(a: PendingEvent, b: PendingEvent): boolean {
   return a.rank !== b.rank ? a.rank < b.rank : a.offset < b.offset;
 }
+
+/** An event that left a subscription as a dead letter, with why and after how many deliveries. */
+export interface DeadLetter {
+  offset: number;
+  /** Its done-set key (for the journal). */
+  key: number;
+  reason: string;
+  /** Deliveries it had. */
+  attempts: number;
+  /** It had been replayed from the dead letters before (its end must be recorded there too). */
+  replayed: boolean;
+}
+
+/** The dead-letter reason of an event whose ttl passed before it was delivered (or acked). */
+export const EXPIRED = 'expired';

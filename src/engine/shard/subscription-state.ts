@@ -4,25 +4,11 @@ import type { SubscriptionSpec } from '../subscription-spec.js';
 import { OffsetRangeSet } from './offset-range-set.js';
 import { ReadyQueue, ScanStep } from './ready-queue.js';
 import { ConsumerSlots, type ConsumerSlot } from './consumer-slots.js';
-import { before, MAIN_RANK, RANKS, laneKey, type PendingEvent } from './pending-event.js';
+import { before, EXPIRED, MAIN_RANK, RANKS, laneKey, type DeadLetter, type PendingEvent } from './pending-event.js';
+import { TypeMatcher } from './type-matcher.js';
 import type { EventCounters } from './shard-metrics.js';
 
-export { MAIN_RANK, laneKey } from './pending-event.js';
-
-export interface DeadLetter {
-  offset: number;
-  /** Its done-set key (for the journal). */
-  key: number;
-  reason: string;
-  /** Deliveries it had. */
-  attempts: number;
-  /** It had been replayed from the dead letters before (its end must be recorded there too). */
-  replayed: boolean;
-}
-
-const MATCH_CACHE_MAX = 10_000;
-/** The dead-letter reason of an event whose ttl passed before it was delivered (or acked). */
-export const EXPIRED = 'expired';
+export { EXPIRED, MAIN_RANK, laneKey, type DeadLetter } from './pending-event.js';
 
 /**
  * The delivery state of one durable subscription in one shard.
@@ -40,7 +26,7 @@ export const EXPIRED = 'expired';
  */
 export class SubscriptionState {
   readonly spec: SubscriptionSpec;
-  readonly pattern: TypePattern;
+  private readonly matcher: TypeMatcher;
   /** Next log offset to read for this subscription. */
   readOffset: number;
   /** Done offsets at or above the commit point (acked, dead-lettered, or recovered as such). */
@@ -55,7 +41,6 @@ export class SubscriptionState {
   private outstanding = 0;
   private readonly heldKeys = new Map<string, number>();
   private readonly consumers = new ConsumerSlots();
-  private readonly matchCache = new Map<string, boolean>();
   /** Where deliveries and settlements are counted by event type (the shard's metrics). */
   private readonly counters: EventCounters | null;
 
@@ -69,7 +54,7 @@ export class SubscriptionState {
   ) {
     this.spec = spec;
     this.counters = counters;
-    this.pattern = new TypePattern(spec.pattern);
+    this.matcher = new TypeMatcher(new TypePattern(spec.pattern));
     this.readOffset = readOffset;
     this.done = done;
     this.startOffset = startOffset;
@@ -169,13 +154,7 @@ export class SubscriptionState {
 
   /** Whether this subscription wants events of `type` (cached: types repeat). */
   matchesType(type: string): boolean {
-    let matches = this.matchCache.get(type);
-    if (matches === undefined) {
-      matches = this.pattern.matches(type);
-      if (this.matchCache.size >= MATCH_CACHE_MAX) this.matchCache.clear();
-      this.matchCache.set(type, matches);
-    }
-    return matches;
+    return this.matcher.matches(type);
   }
 
   /**
