@@ -46,6 +46,12 @@ describe('ensync-engine stats', () => {
 
     const viaEnv = await stats([], { ENSYNC_ADMIN_URL: url, ENSYNC_ADMIN_TOKEN: adminToken });
     expect(viaEnv.code).toBe(0);
+    expect((await stats([`--admin-url=${url}`, `--token=${adminToken}`])).code).toBe(0);
+    // A token may start with '-' (base64url): it is still the token's value, not another option.
+    const dashed = await stats(['--admin-url', url, '--token', '-not-the-token-0123456789']);
+    expect(dashed.code).toBe(1);
+    expect(dashed.err).toContain('the admin token was refused');
+    expect((await stats(['--admin-url', url, '--colour'])).code).toBe(2);
     const refused = await stats(['--admin-url', url, '--token', 'wrong-token-0123456789']);
     expect(refused.code).toBe(1);
     expect(refused.err).toContain('the admin token was refused');

@@ -2,7 +2,6 @@
  * `ensync-engine stats --admin-url <url> --token <token>`: a one-screen summary of a running engine,
  * from its management interface (health, summary, subscriptions, latency).
  */
-import { parseArgs } from 'node:util';
 import { EXIT_FAILURE, EXIT_OK, PROGRAM_NAME, usageError, type CliCommand, type CliContext } from '../command.js';
 
 export const statsCommand: CliCommand = {
@@ -49,7 +48,7 @@ const n = (value: number): string => Math.round(value).toLocaleString('en-US');
 async function runStats(ctx: CliContext): Promise<number> {
   let values: { 'admin-url'?: string; token?: string; help?: boolean };
   try {
-    ({ values } = parseArgs({ args: [...ctx.argv], options: { 'admin-url': { type: 'string' }, token: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
+    values = readStatsArgs(ctx.argv);
   } catch (error) {
     return usageError(ctx, (error as Error).message);
   }
@@ -95,3 +94,26 @@ async function runStats(ctx: CliContext): Promise<number> {
     return EXIT_FAILURE;
   }
 }
+
+/**
+ * `--admin-url <url>`, `--token <token>` (or `--name=value`), `-h`/`--help`. Read by hand: a token
+ * may start with '-' (base64url), which a generic parser takes for another option.
+ */
+function readStatsArgs(argv: readonly string[]): { 'admin-url'?: string; token?: string; help?: boolean } {
+  const values: { 'admin-url'?: string; token?: string; help?: boolean } = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '-h' || arg === '--help') {
+      values.help = true;
+      continue;
+    }
+    const match = /^--(admin-url|token)(?:=(.*))?$/s.exec(arg);
+    if (!match) throw new Error(`unknown argument '${arg}'`);
+    const name = match[1] as 'admin-url' | 'token';
+    const value = match[2] ?? argv[++i];
+    if (value === undefined || value === '') throw new Error(`--${name} needs a value`);
+    values[name] = value;
+  }
+  return values;
+}
+
