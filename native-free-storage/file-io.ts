@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -55,20 +56,39 @@ export function fsyncDirectory(dir: string): void {
   }
 }
 
+/** How `writeFileAtomic` creates the file. */
+export interface AtomicWriteOptions {
+  /** File mode (default 0o644); set exactly, whatever the umask (0o600 keeps a secret owner-only). */
+  mode?: number;
+  /**
+   * A temp name of its own per write (default: `<file>.tmp`): for files that two processes may
+   * write at once (a CLI and the running engine), so their writes never share one temp file.
+   */
+  uniqueTemp?: boolean;
+}
+
 /**
  * Replace `file` with `data` so that a crash leaves the old content or the new, never a mix: write a
- * temp file beside it, fsync it, rename it over, fsync the directory.
+ * temp file beside it (created with its final mode, so the content is never more readable than
+ * that), fsync it, rename it over, fsync the directory. A failed write removes its temp file.
  */
-export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  const temp = `${file}.tmp`;
-  const fd = fs.openSync(temp, 'w', 0o644);
+export function writeFileAtomic(file: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): void {
+  const mode = options.mode ?? 0o644;
+  const temp = options.uniqueTemp ? `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp` : `${file}.tmp`;
   try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    const fd = fs.openSync(temp, options.uniqueTemp ? 'wx' : 'w', mode);
+    try {
+      fs.fchmodSync(fd, mode);
+      fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(temp, file);
+  } catch (error) {
+    fs.rmSync(temp, { force: true });
+    throw error;
   }
-  fs.renameSync(temp, file);
   fsyncDirectory(path.dirname(file));
 }
 
