@@ -27,6 +27,8 @@ import { directoryBytes, ShardMetrics, type SerializedShardMetrics } from './sha
 export type DeliveryEmitter = (packed: PackedDeliveries, transfer: ArrayBuffer[]) => void;
 
 const TICK_MS = 50;
+/** How long a measured disk usage is reported before the directory is walked again. */
+const DISK_USAGE_TTL_MS = 2000;
 const SNAPSHOT_INTERVAL_MS = 2000;
 /** Recent events kept in memory for subscriptions at the head. */
 const TAIL_CACHE_EVENTS = 16_384;
@@ -63,6 +65,8 @@ export class Shard {
   private snapshotRunning: Promise<void> | null = null;
   private lastSnapshotMs = Date.now();
   private lastScheduleCheckpointMs = Date.now();
+  /** The last walk of the shard's directory (shared by stats calls within its time to live). */
+  private diskUsage: { at: number; bytes: Promise<number> } | null = null;
   private readonly ticker: NodeJS.Timeout;
   private closed = false;
 
@@ -147,7 +151,8 @@ export class Shard {
 
   /**
    * What the shard holds now, with its metrics: taken at the task's turn; only the disk usage is
-   * read afterwards, from the directory, while later tasks go on.
+   * read afterwards, from the directory, while later tasks go on. The directory is walked at most
+   * once per DISK_USAGE_TTL_MS: the dashboard, /health and scrapes all ask every few seconds.
    */
   async stats(): Promise<ShardStats> {
     const stats: ShardStats = {
@@ -158,7 +163,15 @@ export class Shard {
       scheduledInMemory: this.scheduler.inMemory,
       metrics: this.metricsNow(),
     };
-    stats.metrics.diskBytes = await directoryBytes(this.dir);
+    const now = Date.now();
+    if (this.diskUsage === null || now - this.diskUsage.at >= DISK_USAGE_TTL_MS) {
+      const bytes = directoryBytes(this.dir).catch((error: unknown) => {
+        this.diskUsage = null; // a failed walk is not remembered
+        throw error;
+      });
+      this.diskUsage = { at: now, bytes };
+    }
+    stats.metrics.diskBytes = await this.diskUsage.bytes;
     return stats;
   }
 
