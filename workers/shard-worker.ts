@@ -4,6 +4,7 @@ import { EngineError } from '../src/engine/errors.js';
 import type { DeliveryMessage, ShardTask } from '../src/engine/shard-messages.js';
 import { Shard } from '../src/engine/shard/shard.js';
 import { TaskSequencer } from '../src/engine/shard/task-sequencer.js';
+import type { WorkProgress } from '../src/observability/work-progress.js';
 
 /**
  * Piscina entry of a shard worker. The engine's load balancer sends every task of a shard to the
@@ -36,7 +37,7 @@ function slotFor(task: ShardTask): ShardSlot {
 function send(
   slot: ShardSlot,
   shard: number,
-  message: Omit<DeliveryMessage, 'shard' | 'epoch'> | { log: { level: string; message: string } },
+  message: Omit<DeliveryMessage, 'shard' | 'epoch'> | { log: { level: string; message: string } } | { progress: WorkProgress },
   transfer: ArrayBuffer[] = [],
 ): void {
   slot.port?.postMessage({ shard, epoch: slot.epoch, ...message }, transfer);
@@ -59,7 +60,8 @@ async function run(task: ShardTask): Promise<unknown> {
   if (task.op === 'open') {
     slot.port = task.port;
     const onError = (error: unknown) => send(slot, task.shard, { log: { level: 'error', message: error instanceof Error ? error.message : String(error) } });
-    slot.shard = Shard.open(task.shard, task.config, (packed, transfer) => send(slot, task.shard, { packed }, transfer), onError);
+    const onProgress = (progress: WorkProgress) => send(slot, task.shard, { progress });
+    slot.shard = Shard.open(task.shard, task.config, (packed, transfer) => send(slot, task.shard, { packed }, transfer), onError, onProgress);
     try {
       const shard = await slot.shard;
       return { nextOffset: shard.nextOffset, subscriptions: shard.subscriptionCount, recovery: shard.recovery };

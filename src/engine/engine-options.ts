@@ -2,6 +2,7 @@ import os from 'node:os';
 import type { FsyncPolicy } from '../../native-free-storage/index.js';
 import { DEFAULT_EVENT_LIMITS } from './event.js';
 import type { Logger } from '../observability/logger.js';
+import type { WorkBoard } from '../observability/work-progress.js';
 
 export interface EngineOptions {
   dataDir: string;
@@ -32,9 +33,11 @@ export interface EngineOptions {
   /** Events kept per shard by size, bytes (default null: keep); a value set with setRetention wins. */
   retentionBytes?: number | null;
   logger?: Logger;
+  /** Where long work (recovery, replays) reports progress; given so it can be read while the engine opens. */
+  workBoard?: WorkBoard;
 }
 
-export type ResolvedEngineOptions = Required<Omit<EngineOptions, 'logger'>> & { logger: Logger | null };
+export type ResolvedEngineOptions = Required<Omit<EngineOptions, 'logger' | 'workBoard'>> & { logger: Logger | null; workBoard: WorkBoard | null };
 
 export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOptions {
   return {
@@ -55,5 +58,6 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     retentionMs: options.retentionMs ?? null,
     retentionBytes: options.retentionBytes ?? null,
     logger: options.logger ?? null,
+    workBoard: options.workBoard ?? null,
   };
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { ClientActivity } from './client-activity.js';
 import { LatencyRecorder } from '../observability/latency-recorder.js';
+import { WorkBoard } from '../observability/work-progress.js';
 import { PendingAckTimes } from '../observability/pending-ack-times.js';
 import { ClientRegistry, type ClientIdentity } from './client-registry.js';
 import { Consumer, type ConsumerControl, type DeliveryHandler } from './consumer.js';
@@ -49,6 +50,8 @@ export class Engine {
   readonly clients = new ClientRegistry();
   /** Latency histograms per stage (publish, delivery, ack), recorded on this thread. */
   readonly latency = new LatencyRecorder();
+  /** Long work in the shards (recovery, replays), for the log and /health. */
+  readonly work: WorkBoard;
   private readonly pool: ShardPool;
   private readonly publishers: PublishBatcher[] = [];
   private readonly settlers: SettleBatcher[] = [];
@@ -66,6 +69,7 @@ export class Engine {
 
   private constructor(options: ResolvedEngineOptions) {
     this.options = options;
+    this.work = options.workBoard ?? new WorkBoard(options.logger);
     this.eventLimits = { ...DEFAULT_EVENT_LIMITS, maxPayloadBytes: options.maxPayloadBytes, maxScheduleMs: options.maxScheduleMs };
     // Kept by reference: a shard reopened after its worker died opens with the current retention.
     this.shardConfig = {
@@ -86,6 +90,8 @@ export class Engine {
       config: this.shardConfig,
       onDeliveries: (message) => this.route(message),
       onWorkerLog: (shard, level, message) => this.log(level === 'error' ? 'error' : 'warn', message, { shard }),
+      onWorkProgress: (progress) => this.work.update(progress),
+      onShardOpening: (shard) => this.work.abandonShard(shard, 'the shard is opened again'),
       onShardReopened: (shard) => this.reattach(shard),
       onShardReopenFailed: (shard, error) => this.log('error', 'shard could not be reopened after its worker died', { shard, error }),
     });

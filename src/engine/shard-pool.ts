@@ -5,6 +5,7 @@ import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threa
 import { Piscina, type PiscinaTask } from 'piscina';
 import { EngineError, type EngineErrorJSON } from './errors.js';
 import type { DeliveryMessage, OpenResult, ShardConfig, ShardTask } from './shard-messages.js';
+import type { WorkProgress } from '../observability/work-progress.js';
 
 /** A task as the engine writes it: the pool adds shard, epoch and sequence number. */
 export type ShardTaskBody = ShardTask extends infer T ? (T extends ShardTask ? Omit<T, 'shard' | 'epoch' | 'seq'> : never) : never;
@@ -15,6 +16,10 @@ export interface ShardPoolOptions {
   config: ShardConfig;
   onDeliveries: (message: DeliveryMessage) => void;
   onWorkerLog: (shard: number, level: string, message: string) => void;
+  /** Progress of long work in a shard (recovery, replays). */
+  onWorkProgress: (progress: WorkProgress) => void;
+  /** A shard is being opened (again): work reported by an earlier incarnation is over. */
+  onShardOpening: (shard: number) => void;
   /** A shard was opened again in a new worker after its worker died (live consumers must re-attach). */
   onShardReopened: (shard: number) => void;
   onShardReopenFailed: (shard: number, error: unknown) => void;
@@ -126,9 +131,11 @@ export class ShardPool {
     const route = this.routes[shard]!;
     route.port?.close();
     const channel = new MessageChannel();
-    channel.port1.on('message', (message: DeliveryMessage & { log?: { level: string; message: string } }) => {
+    this.options.onShardOpening(shard);
+    channel.port1.on('message', (message: DeliveryMessage & { log?: { level: string; message: string }; progress?: WorkProgress }) => {
       if (message.epoch !== route.epoch) return; // a dead incarnation's leftovers
       if (message.log) this.options.onWorkerLog(shard, message.log.level, message.log.message);
+      else if (message.progress) this.options.onWorkProgress(message.progress);
       else this.options.onDeliveries(message);
     });
     channel.port1.unref();

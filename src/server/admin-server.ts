@@ -38,7 +38,10 @@ export interface AdminServerOptions {
   host: string;
   /** 0 lets the OS choose; the bound port is in `address.port`. */
   port: number;
+  /** Routes served from the start; `serve` adds the rest once what they need is open. */
   routes: readonly AdminRoute[];
+  /** More routes come with `serve`: until then any other path answers 503 STARTING, not 404. */
+  moreRoutesComing?: boolean;
   logger: Logger;
   /** The bearer token every non-public route requires; null: only public routes are served. */
   adminToken: string | null;
@@ -48,6 +51,11 @@ export interface AdminServerOptions {
 
 export interface AdminServer {
   readonly address: { host: string; port: number };
+  /**
+   * Add routes (the engine's, once it is open). Until the first call, a request for any other path
+   * is answered 503 STARTING, so the admin port can report recovery progress in /health early.
+   */
+  serve(routes: readonly AdminRoute[]): void;
   close(): Promise<void>;
 }
 
@@ -80,10 +88,11 @@ export class AdminRequestError extends Error {
 
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
   const { logger } = options;
+  const table: RouteTable = { routes: [...options.routes], started: !options.moreRoutesComing };
   const server = createServer(
     { maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: REQUEST_TIMEOUT_MS },
     (req, res) => {
-      handleRequest(options, req, res).catch((err: unknown) => {
+      handleRequest(options, table, req, res).catch((err: unknown) => {
         if (err instanceof AdminRequestError) {
           if (!res.headersSent) sendJson(res, err.status, errorBody(err.code, err.message));
           return;
@@ -100,11 +109,21 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
 
   return {
     address: { host: bound.address, port: bound.port },
+    serve: (routes) => {
+      table.routes.push(...routes);
+      table.started = true;
+    },
     close: () => close(server, options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS),
   };
 }
 
-async function handleRequest(options: AdminServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+interface RouteTable {
+  routes: AdminRoute[];
+  /** Whether `serve` was called: before, unknown paths may be routes still to come. */
+  started: boolean;
+}
+
+async function handleRequest(options: AdminServerOptions, table: RouteTable, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const method = req.method ?? 'GET';
   const url = urlOf(req.url ?? '/');
   if (url === undefined) {
@@ -112,7 +131,12 @@ async function handleRequest(options: AdminServerOptions, req: IncomingMessage, 
     return;
   }
   const pathname = url.pathname;
-  const matching = options.routes.map((route) => ({ route, params: matchPath(route.path, pathname) })).filter((m) => m.params !== null);
+  const matching = table.routes.map((route) => ({ route, params: matchPath(route.path, pathname) })).filter((m) => m.params !== null);
+  if (matching.length === 0 && !table.started) {
+    res.setHeader('Retry-After', '1');
+    sendJson(res, 503, errorBody('STARTING', 'the engine is starting (GET /health shows its progress); retry shortly'));
+    return;
+  }
   if (matching.length === 0) {
     sendJson(res, 404, errorBody('NOT_FOUND', `no route for ${method} ${pathname}`));
     return;

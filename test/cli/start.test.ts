@@ -59,6 +59,12 @@ describe('ensync-engine start', () => {
     });
     expect((body.shards as unknown[]).length).toBeGreaterThan(0);
     expect(body.uptimeSeconds).toBeGreaterThanOrEqual(0);
+    // Every shard's opening was followed as long work, finished before the engine was ready.
+    const work = body.work as { active: unknown[]; finished: Array<{ id: string; kind: string; error?: string }> };
+    expect(work.active).toEqual([]);
+    const recovered = work.finished.filter((w) => w.kind === 'recovery');
+    expect(recovered.map((w) => w.id).sort()).toEqual((body.shards as Array<{ shard: number }>).map((s) => `recovery:shard-${s.shard}`).sort());
+    expect(recovered.every((w) => w.error === undefined)).toBe(true);
 
     const missing = await fetch(`http://127.0.0.1:${port}/nope`);
     expect(missing.status).toBe(404);
@@ -119,7 +125,7 @@ describe('ensync-engine start', () => {
     held.socket.destroy();
   });
 
-  it('exits 1 with a clear log line when the admin port is taken, leaving the log cleanly closed', async () => {
+  it('exits 1 with a clear log line when the admin port is taken, before opening any log', async () => {
     const blocker: Server = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const taken = (blocker.address() as { port: number }).port;
@@ -130,7 +136,8 @@ describe('ensync-engine start', () => {
       expect(failure.error).toMatchObject({ code: 'ADMIN_LISTEN_FAILED' });
       expect((failure.error as { message: string }).message).toContain(`127.0.0.1:${taken}`);
       expect((await engine.exited).code).toBe(1);
-      expect(existsSync(path.join(tmp, 'shards', '0', 'events', 'checkpoint'))).toBe(true);
+      // The admin port opens first (it reports recovery progress), so nothing of the engine was opened.
+      expect(existsSync(path.join(tmp, 'shards'))).toBe(false);
     } finally {
       await new Promise<void>((resolve) => blocker.close(() => resolve()));
     }

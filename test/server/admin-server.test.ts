@@ -36,7 +36,7 @@ const websocket = () => ({ backend: 'native' as const, detail: 'test', port: 123
 const shard = (n: number, nextOffset: number): ShardStats => ({ shard: n, nextOffset, subscriptions: 1, scheduledPending: 0, scheduledInMemory: 0, metrics: emptyShardMetrics() });
 
 function healthFor(shardStats: () => Promise<ShardStats[]>, startedAtMs = Date.now()): AdminRoute {
-  return healthRoute({ version: '9.9.9', dataDir: tmp, startedAtMs, shardStats, websocket });
+  return healthRoute({ version: '9.9.9', dataDir: tmp, startedAtMs, shardStats, websocket, work: () => ({ active: [], finished: [] }) });
 }
 
 describe('GET /health', () => {
@@ -67,8 +67,32 @@ describe('GET /health', () => {
   });
 
   it('computes uptime from the start time', async () => {
-    const report = await buildHealthReport({ version: '1', dataDir: tmp, startedAtMs: 10_000, shardStats: async () => [], websocket, now: () => 12_345 });
+    const report = await buildHealthReport({ version: '1', dataDir: tmp, startedAtMs: 10_000, shardStats: async () => [], websocket, work: () => ({ active: [], finished: [] }), now: () => 12_345 });
     expect(report.uptimeSeconds).toBe(2.345);
+  });
+});
+
+describe('while the engine starts', () => {
+  it('answers /health 503 "starting" with the work in progress, other paths 503 STARTING, until the routes are served', async () => {
+    const running = { id: 'recovery:shard-0', kind: 'recovery' as const, shard: 0, detail: 'indexing priority lanes', done: 10, total: 100, unit: 'offsets', startedAt: 1 };
+    const source = { version: '1', dataDir: tmp, startedAtMs: Date.now(), shardStats: null as null | (() => Promise<ShardStats[]>), websocket: () => null, work: () => ({ active: [running], finished: [] }) };
+    const server = await startAdminServer({ host: '127.0.0.1', port: 0, routes: [healthRoute(source)], moreRoutesComing: true, logger, adminToken: TOKEN });
+    cleanups.push(() => server.close());
+    const url = `http://127.0.0.1:${server.address.port}`;
+
+    const health = await fetch(`${url}/health`);
+    expect(health.status).toBe(503);
+    expect(await health.json()).toMatchObject({ status: 'starting', websocket: null, shards: [], work: { active: [running] } });
+    const early = await fetch(`${url}/admin/clients`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(early.status).toBe(503);
+    expect(early.headers.get('retry-after')).toBe('1');
+    expect(await early.json()).toMatchObject({ error: { code: 'STARTING' } });
+
+    source.shardStats = async () => [shard(0, 5)];
+    server.serve([{ method: 'GET', path: '/admin/clients', handle: () => ({ status: 200, body: { clients: [] } }) }]);
+    expect((await fetch(`${url}/health`)).status).toBe(200);
+    expect((await fetch(`${url}/admin/clients`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+    expect((await fetch(`${url}/nope`)).status).toBe(404);
   });
 });
 

@@ -24,6 +24,16 @@ function statsUsage(): string {
   ].join('\n');
 }
 
+/** The parts of GET /health printed here. */
+interface HealthBody {
+  status: string;
+  version: string;
+  uptimeSeconds: number;
+  websocket: { backend: string; port: number; connections: number } | null;
+  dataDirFreeBytes: number | null;
+  work?: { active: Array<{ kind: string; shard: number; detail: string; done: number; total: number | null; unit: string }> };
+}
+
 interface Summary {
   published: number;
   delivered: number;
@@ -66,16 +76,24 @@ async function runStats(ctx: CliContext): Promise<number> {
     return (await res.json()) as T;
   };
   try {
-    const [health, summary, subscriptions, latency] = await Promise.all([
-      get<{ status: string; version: string; uptimeSeconds: number; websocket: { backend: string; port: number; connections: number }; dataDirFreeBytes: number | null }>('/health'),
+    const health = await get<HealthBody>('/health');
+    const head = [
+      `EnSync engine ${health.version} at ${base}: ${health.status}, up ${n(health.uptimeSeconds)} s`,
+      (health.websocket ? `  WebSocket: ${health.websocket.backend} uWebSockets.js on port ${health.websocket.port}, ${health.websocket.connections} connections` : '  WebSocket: not listening yet') +
+        (health.dataDirFreeBytes === null ? '' : `; data dir free ${n(health.dataDirFreeBytes / 1024 / 1024)} MiB`),
+      ...(health.work?.active ?? []).map((w) => `  running: ${w.kind} (shard ${w.shard}) ${w.detail}: ${n(w.done)}${w.total === null ? '' : ` of ${n(w.total)}`} ${w.unit}`),
+    ];
+    if (health.status === 'starting') {
+      ctx.stdout([...head, ''].join('\n'));
+      return EXIT_OK;
+    }
+    const [summary, subscriptions, latency] = await Promise.all([
       get<Summary>('/admin/summary'),
       get<SubscriptionRow[]>('/admin/subscriptions'),
       get<{ stages: Record<string, LatencyStage> }>('/admin/latency'),
     ]);
     const lines = [
-      `EnSync engine ${health.version} at ${base}: ${health.status}, up ${n(health.uptimeSeconds)} s`,
-      `  WebSocket: ${health.websocket.backend} uWebSockets.js on port ${health.websocket.port}, ${health.websocket.connections} connections` +
-        (health.dataDirFreeBytes === null ? '' : `; data dir free ${n(health.dataDirFreeBytes / 1024 / 1024)} MiB`),
+      ...head,
       `  events: ${n(summary.published)} published, ${n(summary.delivered)} delivered`,
       `  clients: ${Object.entries(summary.connections).map(([status, count]) => `${count} ${status}`).join(', ')}`,
       '',

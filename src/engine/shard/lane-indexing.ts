@@ -4,6 +4,7 @@ import { readEventSchedule } from '../event-codec.js';
 import type { PriorityLanes } from './priority-lanes.js';
 import { eventBodyOf, RecordKind, recordKind } from './record-kind.js';
 import type { StoredRecord } from './shard-publisher.js';
+import { UNFOLLOWED_SCAN, type ScanProgress } from './work-reporter.js';
 
 /** Entries handed to the lanes per call while rebuilding (they bound what they queue). */
 const REBUILD_CHUNK = 10_000;
@@ -25,9 +26,12 @@ export function indexLanes(lanes: PriorityLanes, base: number, records: readonly
 }
 
 /** Index what the log holds past the lanes' checkpoint (lanes are not fsynced: rebuilt after a crash). */
-export async function rebuildLanes(lanes: PriorityLanes, log: Log): Promise<void> {
+export async function rebuildLanes(lanes: PriorityLanes, log: Log, scanStarted: ScanProgress = UNFOLLOWED_SCAN): Promise<void> {
   const entries: Array<{ mainOffset: number; priority: number; stream: number }> = [];
-  for (const record of log.records(Math.max(lanes.indexedTo, log.startOffset))) {
+  const from = Math.max(lanes.indexedTo, log.startOffset);
+  const seen = scanStarted(from, log.durableOffset);
+  for (const record of log.records(from)) {
+    seen(record.offset);
     const kind = recordKind(record.attributes);
     if (kind !== RecordKind.EVENT && kind !== RecordKind.FIRED) continue;
     const { priority } = readEventSchedule(eventBodyOf(record.attributes, record.body)!.body);

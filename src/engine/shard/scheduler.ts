@@ -4,6 +4,7 @@ import { eventStreamTag, readEventSchedule, readEventType } from '../event-codec
 import { decodeScheduleHeader, encodeScheduleRecord, eventBodyOf, RecordKind, recordKind } from './record-kind.js';
 import { ScheduleIndex, type ScheduleEntry } from './schedule-index.js';
 import type { StoredRecord } from './shard-publisher.js';
+import { UNFOLLOWED_SCAN, type ScanProgress } from './work-reporter.js';
 
 /** Copies appended per fire batch at most. */
 const FIRE_BATCH = 1000;
@@ -63,10 +64,17 @@ export class Scheduler {
   ) {}
 
   /** Open the index under `dir` and bring it up to date with the log (rescanning its tail). */
-  static async open(dir: string, log: Log, onFired: (fired: FiredCopies) => void, onError: (error: unknown) => void): Promise<Scheduler> {
+  /** `scanStarted` is told the offsets the recovery scan covers and returns what to call per record. */
+  static async open(
+    dir: string,
+    log: Log,
+    onFired: (fired: FiredCopies) => void,
+    onError: (error: unknown) => void,
+    scanStarted: ScanProgress = UNFOLLOWED_SCAN,
+  ): Promise<Scheduler> {
     const index = await ScheduleIndex.open(dir, { bucketMs: BUCKET_MS });
     const scheduler = new Scheduler(log, index, onFired, onError);
-    scheduler.rescan();
+    scheduler.rescan(scanStarted);
     scheduler.arm();
     return scheduler;
   }
@@ -81,11 +89,13 @@ export class Scheduler {
     return this.index.inMemory;
   }
 
-  private rescan(): void {
+  private rescan(scanStarted: ScanProgress): void {
     const from = Math.max(this.index.indexedTo, this.log.startOffset);
+    const seen = scanStarted(from, this.log.durableOffset);
     const candidates: ScheduleEntry[] = [];
     const fired = new Set<number>();
     for (const record of this.log.records(from)) {
+      seen(record.offset);
       const kind = recordKind(record.attributes);
       if (kind === RecordKind.SCHEDULED) candidates.push({ dueAt: readEventSchedule(record.body).deliverAt, source: record.offset });
       else if (kind === RecordKind.DEFER) candidates.push({ dueAt: decodeScheduleHeader(record.body).dueAt, source: record.offset });

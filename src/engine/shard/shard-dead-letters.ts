@@ -51,6 +51,11 @@ export class ShardDeadLetters {
     });
   }
 
+  /** Dead letters of `subscription` queued to go back and not yet put back. */
+  queuedCount(subscription: string): number {
+    return this.replayQueues.get(subscription)?.length ?? 0;
+  }
+
   /** Queue dead letters (the given offsets, or all) to go back; returns how many were queued. */
   queueReplay(subscription: string, offsets: number[] | 'all'): number {
     const queue = this.replayQueues.get(subscription) ?? [];

@@ -8,6 +8,7 @@ import type { EncodedPublishBatch, ProducerIdentity, PublishResult, ShardConfig 
 import { DedupIndex } from './dedup-index.js';
 import { RecordKind, recordKind } from './record-kind.js';
 import type { TailCache } from './tail-cache.js';
+import { UNFOLLOWED_SCAN, type ScanProgress } from './work-reporter.js';
 
 const MAX_CACHED_KEYS = 10_000;
 
@@ -52,12 +53,14 @@ export class ShardPublisher {
   }
 
   /** Re-learn the ids published within the dedup window from the log, so dedup survives restarts. */
-  rebuildDedup(nowMs: number): void {
+  rebuildDedup(nowMs: number, scanStarted: ScanProgress = UNFOLLOWED_SCAN): void {
     const config = this.config;
     const fromTime = this.log.offsetForTime(nowMs - config.dedupWindowMs);
     if (fromTime === null) return;
     const from = Math.max(fromTime, this.log.durableOffset - config.maxDedupEntries, this.log.startOffset);
+    const seen = scanStarted(from, this.log.durableOffset);
     for (const record of this.log.records(from)) {
+      seen(record.offset);
       const kind = recordKind(record.attributes);
       if (kind !== RecordKind.EVENT && kind !== RecordKind.SCHEDULED) continue;
       // Only type and id are needed; a record's timestamp is its event's publishedAt.

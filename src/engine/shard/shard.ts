@@ -22,6 +22,8 @@ import { SubscriptionFeeder } from './subscription-feeder.js';
 import { BodySlab } from './body-slab.js';
 import { SubscriptionStore, type DoneEntry, type StoredSubscription } from './subscription-store.js';
 import { directoryBytes, ShardMetrics, type SerializedShardMetrics } from './shard-metrics.js';
+import { ReplayProgress } from './replay-progress.js';
+import { offsetScanProgress, WorkHandle, type WorkSink } from './work-reporter.js';
 
 /** Receives a pump's deliveries, packed, with the buffers to transfer. */
 export type DeliveryEmitter = (packed: PackedDeliveries, transfer: ArrayBuffer[]) => void;
@@ -60,6 +62,7 @@ export class Shard {
   private readonly feeder: SubscriptionFeeder;
   private readonly onError: (error: unknown) => void;
   private readonly metrics = new ShardMetrics();
+  private readonly replays: ReplayProgress;
   private pumpScheduled = false;
   private cursorsDirty = false;
   private snapshotRunning: Promise<void> | null = null;
@@ -81,8 +84,10 @@ export class Shard {
     config: ShardConfig,
     emit: DeliveryEmitter,
     onError: (error: unknown) => void,
+    work: WorkSink,
   ) {
     this.id = id;
+    this.replays = new ReplayProgress(id, work);
     this.dir = path.join(config.dataDir, 'shards', String(id));
     this.log = log;
     this.store = store;
@@ -100,34 +105,43 @@ export class Shard {
   }
 
   /** Open the shard's log and state under `<dataDir>/shards/<id>`, recovering both. */
-  static async open(id: number, config: ShardConfig, emit: DeliveryEmitter, onError: (error: unknown) => void): Promise<Shard> {
+  static async open(id: number, config: ShardConfig, emit: DeliveryEmitter, onError: (error: unknown) => void, work: WorkSink = () => {}): Promise<Shard> {
     const dir = path.join(config.dataDir, 'shards', String(id));
-    const log = await Log.open(path.join(dir, 'events'), {
-      fsync: config.fsync,
-      fsyncIntervalMs: config.fsyncIntervalMs,
-      segmentBytes: config.segmentBytes,
-      maxRecordBytes: config.maxPayloadBytes + 64 * 1024,
-      retentionMs: config.retentionMs,
-      retentionBytes: config.retentionBytes,
-    });
-    const { store, subscriptions, cursors } = await SubscriptionStore.open(path.join(dir, 'state'), config.fsync, config.fsyncIntervalMs);
-    const deadLetters = await DeadLetterStore.open(path.join(dir, 'state'), config.fsync, config.fsyncIntervalMs, onError);
-    const trail = await TrailLog.open(path.join(dir, 'state'), config.trail, config.trailRetentionBytes, config.fsync, config.fsyncIntervalMs, onError);
-    let shard: Shard | null = null;
-    const scheduler = await Scheduler.open(path.join(dir, 'state', 'schedule'), log, (fired) => shard?.fired(fired), onError);
-    const lanes = await PriorityLanes.open(path.join(dir, 'lanes'));
-    await rebuildLanes(lanes, log);
-    shard = new Shard(id, log, store, deadLetters, trail, scheduler, lanes, config, emit, onError);
-    for (const { spec, startOffset, paused } of subscriptions) {
-      const cursor = cursors.get(spec.key) ?? { commit: startOffset, done: new OffsetRangeSet(), lanes: {} };
-      shard.startOffsets.set(spec.key, startOffset);
-      const state = new SubscriptionState(spec, Math.max(cursor.commit, log.startOffset), cursor.done, startOffset, cursor.lanes, shard.metrics);
-      state.paused = paused ?? false;
-      shard.subscriptions.set(spec.key, state);
+    // Reported as long work: a large log after a crash takes a while, and /health shows where it is.
+    const recovery = new WorkHandle(work, `recovery:shard-${id}`, 'recovery', id, 'opening the events log', null, 'offsets');
+    try {
+      const log = await Log.open(path.join(dir, 'events'), {
+        fsync: config.fsync,
+        fsyncIntervalMs: config.fsyncIntervalMs,
+        segmentBytes: config.segmentBytes,
+        maxRecordBytes: config.maxPayloadBytes + 64 * 1024,
+        retentionMs: config.retentionMs,
+        retentionBytes: config.retentionBytes,
+      });
+      recovery.step('reading subscription cursors, dead letters and the trail', null, 'offsets');
+      const { store, subscriptions, cursors } = await SubscriptionStore.open(path.join(dir, 'state'), config.fsync, config.fsyncIntervalMs);
+      const deadLetters = await DeadLetterStore.open(path.join(dir, 'state'), config.fsync, config.fsyncIntervalMs, onError);
+      const trail = await TrailLog.open(path.join(dir, 'state'), config.trail, config.trailRetentionBytes, config.fsync, config.fsyncIntervalMs, onError);
+      let shard: Shard | null = null;
+      const scheduler = await Scheduler.open(path.join(dir, 'state', 'schedule'), log, (fired) => shard?.fired(fired), onError, offsetScanProgress(recovery, 'scanning the log for scheduled events'));
+      const lanes = await PriorityLanes.open(path.join(dir, 'lanes'));
+      await rebuildLanes(lanes, log, offsetScanProgress(recovery, 'indexing priority lanes'));
+      shard = new Shard(id, log, store, deadLetters, trail, scheduler, lanes, config, emit, onError, work);
+      for (const { spec, startOffset, paused } of subscriptions) {
+        const cursor = cursors.get(spec.key) ?? { commit: startOffset, done: new OffsetRangeSet(), lanes: {} };
+        shard.startOffsets.set(spec.key, startOffset);
+        const state = new SubscriptionState(spec, Math.max(cursor.commit, log.startOffset), cursor.done, startOffset, cursor.lanes, shard.metrics);
+        state.paused = paused ?? false;
+        shard.subscriptions.set(spec.key, state);
+      }
+      shard.publisher.rebuildDedup(Date.now(), offsetScanProgress(recovery, 'loading recent event ids for deduplication'));
+      shard.deadLetters.restoreOwed(shard.subscriptions);
+      recovery.finish();
+      return shard;
+    } catch (error) {
+      recovery.finish(error);
+      throw error;
     }
-    shard.publisher.rebuildDedup(Date.now());
-    shard.deadLetters.restoreOwed(shard.subscriptions);
-    return shard;
   }
 
   /** Events just stored by a publish: index what is scheduled, deliver the rest. */
@@ -257,6 +271,7 @@ export class Shard {
     const state = this.subscriptionNamed(subscription);
     const offset = resolvePosition(this.log, position);
     state.seek(offset, lanePositions(this.lanes, offset));
+    this.replays.seeked(subscription, offset, this.log.durableOffset);
     await this.snapshotRunning;
     await this.snapshot();
     this.schedulePump();
@@ -349,6 +364,7 @@ export class Shard {
   replayDeadLetters(subscription: string, offsets: number[] | 'all'): { replayed: number } {
     this.subscriptionNamed(subscription);
     const replayed = this.deadLetters.queueReplay(subscription, offsets);
+    this.replays.deadLettersQueued(subscription, replayed);
     this.schedulePump();
     return { replayed };
   }
@@ -417,6 +433,7 @@ export class Shard {
     const now = Date.now();
     for (const state of this.subscriptions.values()) state.expire(now);
     this.publisher.expire(now);
+    this.replays.report(this.subscriptions, (subscription) => this.deadLetters.queuedCount(subscription));
     this.schedulePump();
     if (this.cursorsDirty && !this.snapshotRunning && now - this.lastSnapshotMs >= SNAPSHOT_INTERVAL_MS) void this.snapshot();
     if (now - this.lastScheduleCheckpointMs >= SNAPSHOT_INTERVAL_MS) {
@@ -455,6 +472,7 @@ export class Shard {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.ticker);
+    this.replays.close();
     await this.snapshotRunning;
     await this.store.snapshot(() => new Map([...this.subscriptions].map(([key, state]) => [key, state.cursor()])));
     await this.scheduler.close();
