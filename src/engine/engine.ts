@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { ClientActivity } from './client-activity.js';
-import { LatencyRecorder } from '../observability/latency-recorder.js';
+import { LatencyRecorder, type LatencySnapshot } from '../observability/latency-recorder.js';
 import { WorkBoard } from '../observability/work-progress.js';
 import { PendingAckTimes } from '../observability/pending-ack-times.js';
 import { ClientRegistry, type ClientIdentity } from './client-registry.js';
@@ -359,7 +359,19 @@ export class Engine {
     if (this.closed) throw new EngineError('ENGINE_CLOSED', 'the engine is closed');
     const runs: Array<Promise<ShardStats>> = [];
     for (let shard = 0; shard < this.options.shards; shard++) runs.push(this.pool.run<ShardStats>(shard, { op: 'stats' }));
-    return Promise.all(runs);
+    const stats = await Promise.all(runs);
+    // The shards' fsync times since their last stats join the fsync latency stage (once: taken here).
+    for (const shard of stats) {
+      if (shard.fsyncLatency !== null) this.latency.recordExternal('fsync', shard.fsyncLatency);
+      shard.fsyncLatency = null;
+    }
+    return stats;
+  }
+
+  /** Latency per stage over the current interval, with the shards' fsyncs up to now; `reset` starts a new interval. */
+  async latencyNow(reset: boolean): Promise<LatencySnapshot> {
+    await this.shardStats();
+    return this.latency.snapshot(reset);
   }
 
   private async everyShard<T = unknown>(clientId: string, name: string, task: (subscription: string, shard: number) => ShardTaskBody | null): Promise<T[]> {

@@ -184,6 +184,8 @@ export interface ShardStats {
   scheduledInMemory: number;
   /** Counts by event type, subscriptions' lag and load, disk usage and fsync timings. */
   metrics: SerializedShardMetrics;
+  /** Durations of the events log's fsyncs since the previous stats (HDR compressed base64, µs); null if none. */
+  fsyncLatency: string | null;
 }
 
 /** Change how long the shard keeps its events, and apply it now. Result: { segmentsDeleted, bytesDeleted }. */

@@ -1,5 +1,5 @@
 /** The body of GET /admin/latency: latency per stage over the current interval, in microseconds. */
-import type { LatencyRecorder, LatencyStage, StageLatency } from '../observability/latency-recorder.js';
+import type { LatencySnapshot, LatencyStage, StageLatency } from '../observability/latency-recorder.js';
 
 export interface LatencyBody {
   /** When the interval began (ISO 8601): the engine's start or the last reset. */
@@ -11,9 +11,8 @@ export interface LatencyBody {
   stages: Record<LatencyStage, StageLatency>;
 }
 
-/** The figures so far; with `reset`, a new interval starts (so periodic readers get disjoint intervals). */
-export function renderLatency(recorder: LatencyRecorder, reset: boolean): LatencyBody {
-  const snapshot = recorder.snapshot(reset);
+/** A snapshot as JSON (taken with `reset`, periodic readers get disjoint intervals). */
+export function renderLatency(snapshot: LatencySnapshot): LatencyBody {
   return {
     intervalStartedAt: new Date(snapshot.intervalStartedAt).toISOString(),
     takenAt: new Date(snapshot.takenAt).toISOString(),

@@ -41,7 +41,7 @@ export function monitoringRoutes({ engine, store, sessions }: MonitoringContext)
     {
       method: 'GET',
       path: '/admin/latency',
-      handle: (request) => ({ status: 200, body: renderLatency(engine.latency, request.query.get('reset') === 'true') }),
+      handle: async (request) => ({ status: 200, body: renderLatency(await engine.latencyNow(request.query.get('reset') === 'true')) }),
     },
     {
       method: 'GET',

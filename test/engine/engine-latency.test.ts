@@ -59,9 +59,16 @@ describe('engine latency recording', () => {
     for (const percentile of ['p50', 'max'] as const) {
       expect(stages.publish_to_ack[percentile], percentile).toBeGreaterThanOrEqual(stages.delivery_to_ack[percentile] * 0.998 - 1_000);
     }
-    // Only the shard workers record fsync times.
+    // fsync times stay in the shard workers until asked for.
     expect(stages.fsync.count).toBe(0);
     expect(consumer.ackTimes.size).toBe(0);
+    const withFsyncs = (await engine.latencyNow(false)).stages.fsync;
+    expect(withFsyncs.count, 'each group commit of the events logs timed').toBeGreaterThan(0);
+    expect(withFsyncs.min).toBeGreaterThan(0);
+    expect(withFsyncs.max).toBeGreaterThanOrEqual(withFsyncs.p50);
+    // Taken once: asking again adds only fsyncs made since.
+    const fsyncsNow = withFsyncs.count;
+    expect((await engine.latencyNow(false)).stages.fsync.count).toBe(fsyncsNow);
 
     // A reset starts an empty interval.
     expect(engine.latency.snapshot(true).stages.publish_to_ack.count).toBe(200);

@@ -80,6 +80,7 @@ function shardStatsWith(shard: number, eventTypes: EventTypeCounts[]): ShardStat
     scheduledPending: 0,
     scheduledInMemory: 0,
     metrics: { ...emptyShardMetrics(), eventTypes },
+    fsyncLatency: null,
   };
 }
 

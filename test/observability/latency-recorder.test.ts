@@ -165,7 +165,7 @@ describe('renderLatency (GET /admin/latency body)', () => {
     recorder.record('publish_to_ack', 1_500);
     clock.advance(2_000);
 
-    const body = renderLatency(recorder, false);
+    const body = renderLatency(recorder.snapshot(false));
     expect(body.intervalStartedAt).toBe('2026-01-02T03:04:05.000Z');
     expect(body.takenAt).toBe('2026-01-02T03:04:07.000Z');
     expect(body.unit).toBe('microseconds');
@@ -174,8 +174,8 @@ describe('renderLatency (GET /admin/latency body)', () => {
     // Plain data: what JSON carries is what was rendered.
     expect(JSON.parse(JSON.stringify(body))).toEqual(body);
 
-    expect(renderLatency(recorder, true).stages.publish_to_ack.count).toBe(1);
-    const after = renderLatency(recorder, false);
+    expect(renderLatency(recorder.snapshot(true)).stages.publish_to_ack.count).toBe(1);
+    const after = renderLatency(recorder.snapshot(false));
     expect(after.intervalStartedAt).toBe('2026-01-02T03:04:07.000Z');
     expect(after.stages.publish_to_ack.count).toBe(0);
   });

@@ -33,7 +33,7 @@ async function serve(routes: AdminRoute[]): Promise<{ server: AdminServer; url: 
 }
 
 const websocket = () => ({ backend: 'native' as const, detail: 'test', port: 1234, tls: false, connections: 2 });
-const shard = (n: number, nextOffset: number): ShardStats => ({ shard: n, nextOffset, subscriptions: 1, scheduledPending: 0, scheduledInMemory: 0, metrics: emptyShardMetrics() });
+const shard = (n: number, nextOffset: number): ShardStats => ({ shard: n, nextOffset, subscriptions: 1, scheduledPending: 0, scheduledInMemory: 0, metrics: emptyShardMetrics(), fsyncLatency: null });
 
 function healthFor(shardStats: () => Promise<ShardStats[]>, startedAtMs = Date.now()): AdminRoute {
   return healthRoute({ version: '9.9.9', dataDir: tmp, startedAtMs, shardStats, websocket, work: () => ({ active: [], finished: [] }) });

@@ -64,6 +64,9 @@ describe('monitoring routes', () => {
     expect(latency.stages.publish_to_durable!.count).toBe(30);
     expect(latency.stages.publish_to_ack!.count).toBe(30);
     expect(latency.stages.publish_to_ack!.encoded.length).toBeGreaterThan(0);
+    // Group commits of the shards' events logs, timed in the workers.
+    expect(latency.stages.fsync!.count).toBeGreaterThan(0);
+    expect(latency.stages.fsync!.p99).toBeGreaterThan(0);
     // ?reset=true starts a new interval.
     await get('/admin/latency?reset=true');
     expect(((await (await get('/admin/latency')).json()) as typeof latency).stages.publish_to_durable!.count).toBe(0);

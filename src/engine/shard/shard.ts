@@ -23,6 +23,7 @@ import { BodySlab } from './body-slab.js';
 import { SubscriptionStore, type DoneEntry, type StoredSubscription } from './subscription-store.js';
 import { directoryBytes, ShardMetrics, type SerializedShardMetrics } from './shard-metrics.js';
 import { ReplayProgress } from './replay-progress.js';
+import { FsyncLatency } from './fsync-latency.js';
 import { offsetScanProgress, WorkHandle, type WorkSink } from './work-reporter.js';
 
 /** Receives a pump's deliveries, packed, with the buffers to transfer. */
@@ -63,6 +64,7 @@ export class Shard {
   private readonly onError: (error: unknown) => void;
   private readonly metrics = new ShardMetrics();
   private readonly replays: ReplayProgress;
+  private fsyncLatency: FsyncLatency | null = null;
   private pumpScheduled = false;
   private cursorsDirty = false;
   private snapshotRunning: Promise<void> | null = null;
@@ -110,7 +112,9 @@ export class Shard {
     // Reported as long work: a large log after a crash takes a while, and /health shows where it is.
     const recovery = new WorkHandle(work, `recovery:shard-${id}`, 'recovery', id, 'opening the events log', null, 'offsets');
     try {
+      const fsyncLatency = new FsyncLatency();
       const log = await Log.open(path.join(dir, 'events'), {
+        io: fsyncLatency.io,
         fsync: config.fsync,
         fsyncIntervalMs: config.fsyncIntervalMs,
         segmentBytes: config.segmentBytes,
@@ -127,6 +131,7 @@ export class Shard {
       const lanes = await PriorityLanes.open(path.join(dir, 'lanes'));
       await rebuildLanes(lanes, log, offsetScanProgress(recovery, 'indexing priority lanes'));
       shard = new Shard(id, log, store, deadLetters, trail, scheduler, lanes, config, emit, onError, work);
+      shard.fsyncLatency = fsyncLatency;
       for (const { spec, startOffset, paused } of subscriptions) {
         const cursor = cursors.get(spec.key) ?? { commit: startOffset, done: new OffsetRangeSet(), lanes: {} };
         shard.startOffsets.set(spec.key, startOffset);
@@ -176,6 +181,7 @@ export class Shard {
       scheduledPending: this.scheduler.pending,
       scheduledInMemory: this.scheduler.inMemory,
       metrics: this.metricsNow(),
+      fsyncLatency: this.fsyncLatency?.drain() ?? null,
     };
     const now = Date.now();
     if (this.diskUsage === null || now - this.diskUsage.at >= DISK_USAGE_TTL_MS) {
