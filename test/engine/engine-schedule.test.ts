@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Consumer } from '../../src/engine/consumer.js';
+import type { Delivery } from '../../src/engine/delivery.js';
 import type { Engine } from '../../src/engine/engine.js';
 import { DeliveryRecorder, holdAll, waitFor } from '../helpers/engine-deliveries.js';
 import { EngineHarness, bytes, expectEngineError, sleep, text } from '../helpers/engine-harness.js';
@@ -181,4 +183,26 @@ describe('deferred delivery', () => {
     expect(back.deliveries).toHaveLength(1);
     expect(otherAgain.deliveries, 'the other subscription does not get the copy').toHaveLength(0);
   });
+
+  it('fires a deferral whose original event was removed meanwhile: the defer record carries the event', async () => {
+    // Small segments: the original lands in a sealed segment that retention can delete.
+    const engine = await openWithClients({ shards: 1, segmentBytes: 4096 });
+    let held: { delivery: Delivery; consumer: Consumer } | null = null;
+    const reader = new DeliveryRecorder((delivery, consumer, recorder) => {
+      if (text(delivery.event.payload) === 'keep me' && delivery.attempt === 1 && !held) held = { delivery, consumer };
+      else recorder.ack(consumer, delivery);
+    });
+    await engine.subscribe('reader', { name: 'deferrer', pattern: 'mail/**' }, reader.handler);
+    await engine.publish('producer', { type: 'mail/send', payload: bytes('keep me') });
+    // Filler seals segments past the original, then the held delivery is deferred (its marker is new).
+    for (let i = 0; i < 40; i++) await engine.publish('producer', { type: 'mail/filler', payload: bytes('x'.repeat(400)) });
+    await waitFor(() => held !== null && reader.acked.size === 40, 5_000, 'the original held, the filler acked');
+    held!.consumer.defer(held!.delivery, 1000);
+    await sleep(200); // the defer marker is durable
+    const { segmentsDeleted } = await engine.setRetention({ retentionBytes: 4096 });
+    expect(segmentsDeleted, 'the segment holding the original is gone').toBeGreaterThan(0);
+    await waitFor(() => reader.deliveries.length === 42, 5_000, () => `the deferred delivery (${reader.deliveries.length} deliveries)`);
+    expect(text(reader.deliveries.at(-1)!.event.payload)).toBe('keep me');
+  });
 });
+

@@ -7,7 +7,9 @@ import { EngineError } from '../errors.js';
  * - SCHEDULED: a published event due later; never delivered in place, a FIRED copy is when due;
  * - FIRED: a copy of a scheduled event, or of a deferred delivery, appended when it came due;
  *   body = copy header + the event's body;
- * - DEFER: a consumer deferred a delivery; body = defer header only (the event stays where it is).
+ * - DEFER: a consumer deferred a delivery; body = defer header + a copy of the event's body (markers
+ *   written before defers carried their event have the header only and point at it), so a defer
+ *   fires whatever compaction or retention does to the original meanwhile.
  */
 export const RecordKind = { EVENT: 0, SCHEDULED: 1, FIRED: 2, DEFER: 3 } as const;
 export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
@@ -36,7 +38,7 @@ export interface ScheduleHeader {
   subscription: string;
 }
 
-/** Encode a header, followed by `eventBody` (a FIRED copy) or nothing (a DEFER marker). */
+/** Encode a header, followed by `eventBody` (a FIRED copy, a DEFER marker; null: header only). */
 export function encodeScheduleRecord(header: ScheduleHeader, eventBody: Uint8Array | null): Buffer {
   const subscriptionBytes = Buffer.byteLength(header.subscription, 'utf8');
   if (subscriptionBytes > 0xffff) throw new EngineError('INTERNAL', 'subscription name too long for a schedule record');

@@ -130,12 +130,13 @@ export class Scheduler {
 
   /**
    * Append DEFER markers for deliveries consumers deferred; resolves once they are durable (only
-   * then may the deliveries count as done for their subscriptions).
+   * then may the deliveries count as done for their subscriptions). Each marker carries a copy of
+   * its event, so it fires whatever compaction or retention does to the original meanwhile.
    */
   async defer(requests: readonly DeferRequest[]): Promise<void> {
     const records = requests.map(({ subscription, eventOffset, dueAt }) => {
-      const root = this.rootOf(eventOffset);
-      return { body: encodeScheduleRecord({ source: 0, dueAt, eventOffset: root, subscription }, null), attributes: RecordKind.DEFER };
+      const { root, eventBody } = this.rootOf(eventOffset);
+      return { body: encodeScheduleRecord({ source: 0, dueAt, eventOffset: root, subscription }, eventBody), attributes: RecordKind.DEFER };
     });
     const base = this.log.nextOffset;
     await this.log.append(records);
@@ -144,11 +145,13 @@ export class Scheduler {
     this.arm();
   }
 
-  /** The original published event behind a delivered record (itself, unless it is a copy). */
-  private rootOf(offset: number): number {
+  /** The original published event behind a delivered record (itself, unless it is a copy), and its body. */
+  private rootOf(offset: number): { root: number; eventBody: Uint8Array } {
     const [record] = this.log.read(offset, { maxRecords: 1 });
-    if (!record || record.offset !== offset) throw new EngineError('NOT_FOUND', `no event at offset ${offset}`);
-    return recordKind(record.attributes) === RecordKind.FIRED ? decodeScheduleHeader(record.body).eventOffset : offset;
+    const body = record && record.offset === offset ? eventBodyOf(record.attributes, record.body) : null;
+    if (!record || !body) throw new EngineError('NOT_FOUND', `no event at offset ${offset}`);
+    const root = recordKind(record.attributes) === RecordKind.FIRED ? decodeScheduleHeader(record.body).eventOffset : offset;
+    return { root, eventBody: body.body };
   }
 
   /** Write the index's checkpoint (after any fire in progress, so it records only durable fires). */
@@ -246,6 +249,8 @@ export class Scheduler {
     if (!source) return null;
     if (recordKind(source.attributes) === RecordKind.SCHEDULED) return { eventBody: source.body, root: entry.source, subscription: '' };
     const header = decodeScheduleHeader(source.body);
+    // Markers written since defers carry their event; older ones point at it.
+    if (header.bodyStart < source.body.byteLength) return { eventBody: source.body.subarray(header.bodyStart), root: header.eventOffset, subscription: header.subscription };
     const event = this.readRecord(header.eventOffset);
     const body = event && eventBodyOf(event.attributes, event.body);
     if (!body) return null;
