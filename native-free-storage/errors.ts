@@ -12,7 +12,11 @@ export type StorageErrorCode =
   | 'RECORD_TOO_LARGE' // a record exceeds maxRecordBytes
   | 'OFFSET_OUT_OF_RANGE' // a read below the oldest retained offset
   | 'CORRUPT_RECORD' // a stored record failed its checksum on read
-  | 'INVALID_ARGUMENT'; // a caller passed something the log cannot store or answer
+  | 'INVALID_ARGUMENT' // a caller passed something the log cannot store or answer
+  | 'COMPACTION_BUSY' // another compaction of this log is prepared and not yet installed or aborted
+  | 'COMPACTION_STALE' // the segments a compaction was planned on changed (retention, reopen) before it was installed
+  | 'COMPACTION_ABORTED' // a compaction was cancelled before it finished
+  | 'COMPACTION_FAILED'; // a compaction could not complete (its worker failed; or its swap failed half-way: the next open finishes it, and the log takes no further compaction until then)
 
 export class StorageError extends Error {
   readonly code: StorageErrorCode;

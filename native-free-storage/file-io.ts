@@ -56,6 +56,16 @@ export function fsyncDirectory(dir: string): void {
   }
 }
 
+/** `fsyncDirectory` without blocking the calling thread. */
+export async function fsyncDirectoryAsync(dir: string): Promise<void> {
+  const handle = await fs.promises.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 /** How `writeFileAtomic` creates the file. */
 export interface AtomicWriteOptions {
   /** File mode (default 0o644); set exactly, whatever the umask (0o600 keeps a secret owner-only). */

@@ -12,3 +12,18 @@ export type { LogRecord } from './record.js';
 export type { ReadOptions, ReadBatch } from './log-reader.js';
 export type { RecoveryReport } from './log-loader.js';
 export type { RetentionResult } from './retention.js';
+export { rewriteSegments, type RewriteOptions, type CompactionResult, type CompactionProgress, type KeyCompactionReport } from './segment-rewriter.js';
+export {
+  DEFAULT_COMPACTION_IO_BYTES_PER_SECOND,
+  DEFAULT_COMPACTION_CHUNK_BYTES,
+  type CompactionPlan,
+  type CompactionTask,
+  type DropRange,
+  type KeyCompactionPlan,
+  type SegmentSnapshot,
+} from './compaction-plan.js';
+export type { CompactionKey, KeyExtractor } from './key-compaction.js';
+export type { CompactionOutput } from './compaction-output.js';
+export type { SealedSegmentInfo, InstallResult, InstallOptions } from './compaction-install.js';
+export type { SwapStep, SwapHook } from './compaction-swap.js';
+export { proposeMerges, type MergeProposalOptions } from './segment-merges.js';

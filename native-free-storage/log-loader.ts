@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { readCheckpoint, type Checkpoint } from './checkpoint.js';
-import { CHECKPOINT_TEMP_FILE, parseSegmentFileName } from './file-names.js';
+import { recoverCompaction } from './compaction-recovery.js';
+import { CHECKPOINT_TEMP_FILE, LOG_SUFFIX, parseSegmentFileName, segmentFileStem } from './file-names.js';
 import { Segment } from './segment.js';
 
 /** What opening a log did, for logs and metrics. */
@@ -37,16 +38,10 @@ export interface SegmentGeometry {
  */
 export function loadSegments(dir: string, geometry: SegmentGeometry): { segments: Segment[]; report: RecoveryReport } {
   const started = performance.now();
-  const report: RecoveryReport = {
-    clean: false,
-    scannedBytes: 0,
-    truncatedBytes: 0,
-    indexesRebuilt: 0,
-    segmentsDropped: 0,
-    durationMs: 0,
-    repairs: [],
-  };
+  const report = newRecoveryReport();
   fs.mkdirSync(dir, { recursive: true });
+  // A compaction interrupted by the crash is finished or undone before the segment files are listed.
+  report.repairs.push(...recoverCompaction(dir).repairs);
   const segments = discoverSegments(dir, geometry, report);
   const checkpoint = readCheckpoint(dir);
   const last = segments.length - 1;
@@ -87,8 +82,25 @@ export function loadSegments(dir: string, geometry: SegmentGeometry): { segments
       dropped.delete();
     }
   }
+  linkSegmentEnds(segments);
   report.durationMs = performance.now() - started;
   return { segments, report };
+}
+
+export function newRecoveryReport(): RecoveryReport {
+  return { clean: false, scannedBytes: 0, truncatedBytes: 0, indexesRebuilt: 0, segmentsDropped: 0, durationMs: 0, repairs: [] };
+}
+
+/**
+ * A sealed segment's range ends where the next segment begins. Its last record may lie before that:
+ * compaction dropped the records at the end of the range (or emptied it), so the end is taken from the
+ * next segment's name rather than from the last record.
+ */
+function linkSegmentEnds(segments: readonly Segment[]): void {
+  for (let i = 0; i + 1 < segments.length; i++) {
+    const next = segments[i + 1]!.baseOffset;
+    if (segments[i]!.nextOffset < next) segments[i]!.nextOffset = next;
+  }
 }
 
 /** List segment files, drop leftovers (temp checkpoint, indexes without a log), create the first segment. */
@@ -113,16 +125,28 @@ function discoverSegments(dir: string, geometry: SegmentGeometry, report: Recove
   }
   const bases = [...logs].sort((a, b) => a - b);
   if (bases.length === 0) bases.push(0);
-  return bases.map((base) => new Segment(dir, base, geometry.segmentBytes, geometry.indexIntervalBytes));
+  // Index room for the file as it is: a segment merged by compaction may be larger than segmentBytes.
+  return bases.map((base) => {
+    const size = fileSizeOf(path.join(dir, segmentFileStem(base) + LOG_SUFFIX));
+    return new Segment(dir, base, Math.max(geometry.segmentBytes, size), geometry.indexIntervalBytes);
+  });
 }
 
 /**
  * A sealed segment before the recovery point: trust its data, check its indexes cheaply, and rebuild
- * them if they do not describe the file.
+ * them if they do not describe the file. (Also used to open a segment a compaction just installed.)
  */
-function loadSealedSegment(segment: Segment, report: RecoveryReport): void {
+export function loadSealedSegment(segment: Segment, report: RecoveryReport): void {
   const fileSize = segment.fileSize();
-  if (fileSize > 0 && segment.offsetIndex.loadFromFile() && segment.timeIndex.loadFromFile() && segment.offsetIndex.isConsistent(fileSize)) {
+  if (fileSize === 0) {
+    // Emptied by compaction: no record, so empty indexes; the file keeps the log's offsets continuous.
+    segment.resetForRescan();
+    segment.sealed = true;
+    segment.offsetIndex.closeFile();
+    segment.timeIndex.closeFile();
+    return;
+  }
+  if (segment.offsetIndex.loadFromFile() && segment.timeIndex.loadFromFile() && segment.offsetIndex.isConsistent(fileSize)) {
     const lastEntry = segment.offsetIndex.count - 1;
     const lastPosition = lastEntry >= 0 ? segment.offsetIndex.positionAt(lastEntry) : 0;
     const last = lastEntry >= 0 ? segment.recordAt(lastPosition) : null;
@@ -231,4 +255,12 @@ function recoverSegment(segment: Segment, checkpoint: Checkpoint | null, report:
   segment.offsetIndex.writeThrough();
   segment.timeIndex.writeThrough();
   return false;
+}
+
+function fileSizeOf(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
 }

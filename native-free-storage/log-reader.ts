@@ -131,15 +131,18 @@ export class LogReader {
   offsetForTime(timestamp: number): number | null {
     const segments = this.segments();
     // Timestamps are non-decreasing across the log, so the first segment whose newest record is recent
-    // enough holds the answer.
+    // enough holds the answer. A segment compaction emptied has no newest record: it answers as the next
+    // segment with records does, which keeps the search monotonic.
     let low = 0;
     let high = segments.length - 1;
     let found = -1;
     while (low <= high) {
       const mid = (low + high) >>> 1;
-      const segment = segments[mid]!;
-      if (segment.recordCount > 0 && segment.lastTimestamp >= timestamp) {
-        found = mid;
+      let withRecords = mid;
+      while (withRecords < segments.length && segments[withRecords]!.size === 0) withRecords++;
+      const segment = segments[withRecords];
+      if (segment !== undefined && segment.lastTimestamp >= timestamp) {
+        found = withRecords;
         high = mid - 1;
       } else {
         low = mid + 1;

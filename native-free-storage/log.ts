@@ -1,5 +1,7 @@
 import fs from 'node:fs';
 import { writeCheckpoint, writeCheckpointAsync, type Checkpoint } from './checkpoint.js';
+import { CompactionCoordinator, type InstallOptions, type InstallResult, type SealedSegmentInfo } from './compaction-install.js';
+import type { CompactionPlan, CompactionTask } from './compaction-plan.js';
 import { StorageError, errnoCode } from './errors.js';
 import { acquireDirLock } from './dir-lock.js';
 import { fsyncDirectory } from './file-io.js';
@@ -10,6 +12,7 @@ import { resolveLogOptions, type LogOptions } from './options.js';
 import { encodedRecordBytes, type LogRecord } from './record.js';
 import { applyRetention, type RetentionResult } from './retention.js';
 import { Segment, type SegmentWrite } from './segment.js';
+import type { CompactionResult } from './segment-rewriter.js';
 
 export interface AppendRecord {
   body: Uint8Array;
@@ -54,6 +57,9 @@ export class Log {
   private checkpointTimer: NodeJS.Timeout | null = null;
   private checkpointWrite: Promise<void> | null = null;
   private checkpointedOffset: number;
+  /** Segment named by the last checkpoint written: compaction only takes segments before it. */
+  private checkpointedSegment: number;
+  private readonly compaction: CompactionCoordinator;
   private readonly releaseLock: () => void;
 
   private constructor(dir: string, options: LogOptions, segments: Segment[], recovery: RecoveryReport, releaseLock: () => void) {
@@ -74,6 +80,19 @@ export class Log {
       (error) => this.fail(error),
     );
     this.checkpointedOffset = active.nextOffset;
+    this.checkpointedSegment = active.baseOffset; // open() writes a checkpoint naming it
+    this.compaction = new CompactionCoordinator({
+      dir,
+      options,
+      assertUsable: () => {
+        if (this.stateValue !== 'open') throw this.refusal();
+      },
+      segments: () => this.segments,
+      replaceSegments: (index, count, replacement) => this.segments.splice(index, count, replacement),
+      compactable: (s) => s.sealed && s.baseOffset < this.checkpointedSegment && this.commit.canRelease(s),
+      durableEnd: () => this.commit.durableEnd,
+      forget: (s) => this.commit.forget(s),
+    });
     this.reader = new LogReader(
       () => this.segments,
       () => this.commit.durableOffset,
@@ -280,7 +299,7 @@ export class Log {
       nowMs,
       retentionMs: this.options.retentionMs,
       retentionBytes: this.options.retentionBytes,
-      deletable: (segment) => segment.sealed && this.commit.canRelease(segment),
+      deletable: (segment) => segment.sealed && this.commit.canRelease(segment) && !this.compaction.isInstalling(segment),
     });
     if (result.segmentsDeleted > 0) {
       for (const segment of this.segments.slice(0, result.segmentsDeleted)) this.commit.forget(segment);
@@ -313,7 +332,7 @@ export class Log {
     let bytes = 0;
     while (count < this.segments.length - 1) {
       const segment = this.segments[count]!;
-      if (segment.nextOffset > offset || !segment.sealed || !this.commit.canRelease(segment)) break;
+      if (segment.nextOffset > offset || !segment.sealed || !this.commit.canRelease(segment) || this.compaction.isInstalling(segment)) break;
       this.commit.forget(segment);
       bytes += segment.size;
       segment.delete();
@@ -324,6 +343,26 @@ export class Log {
       fsyncDirectory(this.dir);
     }
     return { segmentsDeleted: count, bytesDeleted: bytes };
+  }
+
+  /** The sealed segments (all but the active one), to choose compactions from. */
+  sealedSegments(): SealedSegmentInfo[] {
+    return this.compaction.sealedSegments();
+  }
+
+  /** Check a plan and describe the rewrite (`rewriteSegments`); one at a time, until installed or aborted. */
+  prepareCompaction(plan: CompactionPlan): CompactionTask {
+    return this.compaction.prepare(plan);
+  }
+
+  /** Swap a finished rewrite in atomically (docs/storage.md, "Compaction"); COMPACTION_STALE if its segments changed. */
+  installCompaction(result: CompactionResult, options?: InstallOptions): Promise<InstallResult> {
+    return this.compaction.install(result, options);
+  }
+
+  /** Give up a prepared compaction (its rewrite failed or was cancelled) and remove its files. */
+  abortCompaction(taskId: string): void {
+    this.compaction.abort(taskId);
   }
 
   /** Make everything appended so far durable now. */
@@ -338,6 +377,8 @@ export class Log {
    */
   async close(): Promise<void> {
     if (this.stateValue === 'closed') return;
+    await this.compaction.settled(); // a swap in progress finishes first
+    if ((this.stateValue as LogState) === 'closed') return; // closed by a concurrent call meanwhile
     if (this.checkpointTimer) clearInterval(this.checkpointTimer);
     const wasFailed = this.stateValue === 'failed';
     let flushError: unknown = null;
@@ -387,6 +428,7 @@ export class Log {
       .then(
         () => {
           this.checkpointedOffset = point.nextOffset;
+          this.checkpointedSegment = point.segmentBaseOffset;
         },
         () => {
           // The old checkpoint stays valid (it is replaced by rename); recovery only scans more.

@@ -26,7 +26,8 @@ export function applyRetention(segments: readonly Segment[], policy: RetentionPo
   let bytesDeleted = 0;
   for (const segment of segments) {
     if (segment === segments[segments.length - 1] || !policy.deletable(segment)) break;
-    const expired = policy.retentionMs !== null && segment.recordCount > 0 && segment.lastTimestamp < policy.nowMs - policy.retentionMs;
+    // A sealed segment compaction emptied has nothing left to keep: expired at the front of the log.
+    const expired = policy.retentionMs !== null && segment.recordCount > 0 && (segment.size === 0 || segment.lastTimestamp < policy.nowMs - policy.retentionMs);
     const oversized = policy.retentionBytes !== null && total > policy.retentionBytes;
     if (!expired && !oversized) break;
     total -= segment.size;

@@ -30,12 +30,22 @@ export interface ScanResult {
 
 const SCAN_CHUNK_BYTES = 1 << 20;
 
+/** Index entries a segment of `segmentBytes` needs: one per interval plus the final entry. */
+export function indexCapacity(segmentBytes: number, indexIntervalBytes: number): number {
+  return Math.ceil(segmentBytes / indexIntervalBytes) + 2;
+}
+
+/** Process-wide identities of Segment objects (a compaction checks its segments were not replaced). */
+let nextSegmentId = 1;
+
 /**
  * One segment of a log: a .log file of records, with its offset and time indexes. Only the active
  * (last) segment is written; sealed segments are read-only. A segment's files are named by its base
  * offset, the offset of its first record.
  */
 export class Segment {
+  /** Unique in the process: a compaction installs only over the very segments it read. */
+  readonly id = nextSegmentId++;
   readonly baseOffset: number;
   readonly paths: ReturnType<typeof segmentPaths>;
   readonly offsetIndex: OffsetIndex;
@@ -43,6 +53,10 @@ export class Segment {
   readonly indexIntervalBytes: number;
   /** Bytes of whole records in the .log file. */
   size = 0;
+  /**
+   * The offset after the segment's range. For a sealed segment that is the next segment's base offset
+   * (set by the log): after compaction the last offsets of the range may hold no record.
+   */
   nextOffset: number;
   firstTimestamp = -1;
   lastTimestamp = -1;
@@ -57,11 +71,12 @@ export class Segment {
     this.indexIntervalBytes = indexIntervalBytes;
     this.paths = segmentPaths(dir, baseOffset);
     // One entry per interval plus the final entry; a segment that outgrows this keeps a sparser tail.
-    const maxEntries = Math.ceil(segmentBytes / indexIntervalBytes) + 2;
+    const maxEntries = indexCapacity(segmentBytes, indexIntervalBytes);
     this.offsetIndex = new OffsetIndex(this.paths.offsetIndex, baseOffset, maxEntries);
     this.timeIndex = new TimeIndex(this.paths.timeIndex, baseOffset, maxEntries);
   }
 
+  /** Offsets the segment covers; fewer records once compaction left gaps. */
   get recordCount(): number {
     return this.nextOffset - this.baseOffset;
   }
@@ -265,6 +280,18 @@ export class Segment {
     this.closeFile();
     this.offsetIndex.closeFile();
     this.timeIndex.closeFile();
+  }
+
+  /**
+   * Close, with the data file's descriptor closed on the thread pool: when it is the last reference to a
+   * file already replaced or deleted (compaction), the close frees the file's blocks, which can wait on
+   * the filesystem journal; that must not stall the log's thread.
+   */
+  closeInBackground(): void {
+    const fd = this.fd;
+    this.fd = null;
+    this.close();
+    if (fd !== null) fs.close(fd, () => {});
   }
 
   /** Remove the segment's files (retention). The .log goes first: an orphan index is cleaned on open. */
