@@ -3,6 +3,7 @@ import type { FsyncPolicy } from '../../native-free-storage/index.js';
 import { DEFAULT_EVENT_LIMITS } from './event.js';
 import type { Logger } from '../observability/logger.js';
 import type { WorkBoard } from '../observability/work-progress.js';
+import { validateCompactionSettings, type CompactionSettings, type CompactionSettingsInput } from './compaction/compaction-settings.js';
 
 export interface EngineOptions {
   dataDir: string;
@@ -32,12 +33,18 @@ export interface EngineOptions {
   retentionMs?: number | null;
   /** Events kept per shard by size, bytes (default null: keep); a value set with setRetention wins. */
   retentionBytes?: number | null;
+  /** Compaction settings when the data directory has none saved (see compaction-settings.ts). */
+  compaction?: CompactionSettingsInput;
   logger?: Logger;
   /** Where long work (recovery, replays) reports progress; given so it can be read while the engine opens. */
   workBoard?: WorkBoard;
 }
 
-export type ResolvedEngineOptions = Required<Omit<EngineOptions, 'logger' | 'workBoard'>> & { logger: Logger | null; workBoard: WorkBoard | null };
+export type ResolvedEngineOptions = Required<Omit<EngineOptions, 'logger' | 'workBoard' | 'compaction'>> & {
+  logger: Logger | null;
+  workBoard: WorkBoard | null;
+  compaction: CompactionSettings;
+};
 
 export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOptions {
   return {
@@ -59,5 +66,6 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     retentionBytes: options.retentionBytes ?? null,
     logger: options.logger ?? null,
     workBoard: options.workBoard ?? null,
+    compaction: validateCompactionSettings(options.compaction ?? {}),
   };
 }

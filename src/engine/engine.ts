@@ -3,6 +3,8 @@ import { performance } from 'node:perf_hooks';
 import { ClientActivity } from './client-activity.js';
 import { LatencyRecorder, type LatencySnapshot } from '../observability/latency-recorder.js';
 import { WorkBoard } from '../observability/work-progress.js';
+import { loadCompactionSettings, saveCompactionSettings, validateCompactionSettings, type CompactionSettings } from './compaction/compaction-settings.js';
+import { CompactionRunner, type CompactionReport } from './compaction/compaction-runner.js';
 import { PendingAckTimes } from '../observability/pending-ack-times.js';
 import { ClientRegistry, type ClientIdentity } from './client-registry.js';
 import { Consumer, type ConsumerControl, type DeliveryHandler } from './consumer.js';
@@ -50,8 +52,11 @@ export class Engine {
   readonly clients = new ClientRegistry();
   /** Latency histograms per stage (publish, delivery, ack), recorded on this thread. */
   readonly latency = new LatencyRecorder();
-  /** Long work in the shards (recovery, replays), for the log and /health. */
+  /** Long work in the shards (recovery, replays, compaction), for the log and /health. */
   readonly work: WorkBoard;
+  /** Compaction rounds: periodic, and on request. */
+  readonly compaction: CompactionRunner;
+  private compactionConfig: CompactionSettings;
   private readonly pool: ShardPool;
   private readonly publishers: PublishBatcher[] = [];
   private readonly settlers: SettleBatcher[] = [];
@@ -70,6 +75,7 @@ export class Engine {
   private constructor(options: ResolvedEngineOptions) {
     this.options = options;
     this.work = options.workBoard ?? new WorkBoard(options.logger);
+    this.compactionConfig = loadCompactionSettings(options.dataDir, options.compaction);
     this.eventLimits = { ...DEFAULT_EVENT_LIMITS, maxPayloadBytes: options.maxPayloadBytes, maxScheduleMs: options.maxScheduleMs };
     // Kept by reference: a shard reopened after its worker died opens with the current retention.
     this.shardConfig = {
@@ -95,6 +101,7 @@ export class Engine {
       onShardReopened: (shard) => this.reattach(shard),
       onShardReopenFailed: (shard, error) => this.log('error', 'shard could not be reopened after its worker died', { shard, error }),
     });
+    this.compaction = new CompactionRunner(this.pool, options.shards, () => this.compactionConfig, this.work, options.logger);
     for (let shard = 0; shard < options.shards; shard++) {
       this.publishers.push(new PublishBatcher(this.pool, shard, options.maxPublishBatch));
       this.settlers.push(new SettleBatcher(this.pool, shard, (error) => this.log('warn', 'settle failed; unacked events will be redelivered', { shard, error })));
@@ -115,6 +122,7 @@ export class Engine {
     engine.dataDirKey = dir;
     try {
       engine.openResults = await engine.pool.start();
+      engine.compaction.schedule();
     } catch (error) {
       openDataDirs.delete(dir);
       await engine.pool.destroy();
@@ -449,10 +457,32 @@ export class Engine {
     this.options.logger?.[level](message, fields);
   }
 
+  /** Compaction settings in force (kept in the data directory once changed). */
+  get compactionSettings(): CompactionSettings {
+    return this.compactionConfig;
+  }
+
+  /** Change the compaction settings (what `input` leaves out is kept); stored, so restarts keep them. */
+  setCompactionSettings(input: unknown): CompactionSettings {
+    if (this.closed) throw new EngineError('ENGINE_CLOSED', 'the engine is closed');
+    const settings = validateCompactionSettings(input, this.compactionConfig);
+    saveCompactionSettings(this.options.dataDir, settings);
+    this.compactionConfig = settings;
+    this.compaction.schedule();
+    return settings;
+  }
+
+  /** Run a compaction round now over every shard; `force` looks again at segments unchanged since their last one. */
+  compactNow(force = true): Promise<CompactionReport[]> {
+    if (this.closed) return Promise.reject(new EngineError('ENGINE_CLOSED', 'the engine is closed'));
+    return this.compaction.run(force);
+  }
+
   /** Confirm what is pending, flush every shard and stop the workers. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.compaction.close();
     for (const publisher of this.publishers) publisher.flush();
     await Promise.all(this.settlers.map((settler) => settler.flush()));
     this.consumers.clear();

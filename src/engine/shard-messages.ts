@@ -1,4 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
+import type { CompactionResult } from '../../native-free-storage/index.js';
+import type { CompactionSettings } from './compaction/compaction-settings.js';
 import type { PackedDeliveries } from './delivery-batch.js';
 import type { EngineErrorJSON } from './errors.js';
 import type { StartPosition, SubscriptionSpec } from './subscription-spec.js';
@@ -188,6 +190,22 @@ export interface ShardStats {
   fsyncLatency: string | null;
 }
 
+/** Choose the shard's next compaction. Result: PreparedCompaction | null. */
+export interface CompactionPrepareTask extends TaskBase {
+  op: 'compaction-prepare';
+  settings: CompactionSettings;
+  /** Base offsets already compacted in this round. */
+  skip: number[];
+  force: boolean;
+}
+
+/** Install a finished rewrite (or give it up: `result` null). Result: InstallResult | null. */
+export interface CompactionInstallTask extends TaskBase {
+  op: 'compaction-install';
+  taskId: string;
+  result: CompactionResult | null;
+}
+
 /** Change how long the shard keeps its events, and apply it now. Result: { segmentsDeleted, bytesDeleted }. */
 export interface RetentionTask extends TaskBase {
   op: 'retention';
@@ -208,7 +226,9 @@ export type ShardTask =
   | TrailTask
   | CloseTask
   | StatsTask
-  | RetentionTask;
+  | RetentionTask
+  | CompactionPrepareTask
+  | CompactionInstallTask;
 
 /** Worker → engine, on the shard's port: deliveries for live consumers, packed and transferred. */
 export interface DeliveryMessage {

@@ -1,7 +1,8 @@
 /**
  * The management interface's routes over the engine: clients (with their session status),
  * streams, events by id with their trail, and the actions operators take (add or remove a client;
- * pause, resume, replay a subscription's dead letters; change retention). Each action is logged
+ * pause, resume, replay a subscription's dead letters; change retention; change compaction settings,
+ * run a compaction round). Each action is logged
  * with who took it.
  */
 import type { Engine } from '../engine/engine.js';
@@ -140,6 +141,29 @@ export function adminRoutes(context: AdminContext): AdminRoute[] {
         const deleted = await engine.setRetention(request.body);
         action(request, 'change retention', { ...engine.retention, ...deleted });
         return ok({ ...engine.retention, ...deleted });
+      }),
+    },
+    {
+      method: 'GET',
+      path: '/admin/compaction',
+      handle: () => ok({ settings: engine.compactionSettings, running: engine.compaction.running, totals: engine.compaction.totals, recent: engine.compaction.recent }),
+    },
+    {
+      method: 'PUT',
+      path: '/admin/compaction',
+      handle: guarded((request) => {
+        const settings = engine.setCompactionSettings(request.body);
+        action(request, 'change compaction settings', { settings });
+        return ok({ settings });
+      }),
+    },
+    {
+      method: 'POST',
+      path: '/admin/compaction/run',
+      handle: guarded(async (request) => {
+        action(request, 'run compaction', {});
+        const reports = await engine.compactNow(true);
+        return ok({ compactions: reports, bytesReclaimed: reports.reduce((sum, r) => sum + r.bytesBefore - r.bytesAfter, 0) });
       }),
     },
     subscriptionAction('pause'),

@@ -2,6 +2,7 @@
  * The body of GET /metrics: the engine's metrics, from every shard's stats, in the Prometheus text
  * format (serve it with PROMETHEUS_CONTENT_TYPE from src/observability/prometheus.ts).
  */
+import type { CompactionTotals } from '../engine/compaction/compaction-runner.js';
 import type { ShardStats } from '../engine/shard-messages.js';
 import { DEAD_LETTER_REASON_CLASSES, type EventTypeCounts } from '../engine/shard/shard-metrics.js';
 import { PrometheusWriter, type HistogramSample, type Sample } from '../observability/prometheus.js';
@@ -11,6 +12,8 @@ export type ConnectionStatus = 'active' | 'idle' | 'disconnected';
 export interface MetricsExtra {
   /** Registered clients by connection status. */
   connectionsByStatus: Record<ConnectionStatus, number>;
+  /** Compaction since the engine opened. */
+  compaction: CompactionTotals;
 }
 
 type CountedField = 'published' | 'delivered' | 'redelivered' | 'acked' | 'nacked' | 'deferred';
@@ -63,6 +66,15 @@ export function renderMetrics(stats: ShardStats[], extra: MetricsExtra): string 
     "Durations of the group-commit fsyncs of the shard's events log.",
     stats.map(({ shard, metrics: { fsync } }): HistogramSample => ({ labels: { shard: String(shard) }, bounds: fsync.bounds, buckets: fsync.buckets, sum: fsync.totalSeconds })),
   );
+  const { compaction } = extra;
+  out.counter('ensync_compaction_rounds_total', 'Compaction rounds run (periodic and asked for).', [{ labels: {}, value: compaction.runs }]);
+  out.counter('ensync_compactions_total', 'Segment rewrites installed or found unneeded, by reason: merge (small neighbours), clean (settled records removed).', [
+    { labels: { reason: 'merge' }, value: compaction.merges },
+    { labels: { reason: 'clean' }, value: compaction.cleans },
+  ]);
+  out.counter('ensync_compaction_failures_total', 'Compactions that failed (their files removed, the segments left as they were).', [{ labels: {}, value: compaction.failures }]);
+  out.counter('ensync_compaction_reclaimed_bytes_total', 'Bytes of segment files compaction reclaimed.', [{ labels: {}, value: compaction.bytesReclaimed }]);
+  out.counter('ensync_compaction_removed_records_total', 'Records compaction removed from the events logs.', [{ labels: {}, value: compaction.recordsRemoved }]);
   return out.text();
 }
 

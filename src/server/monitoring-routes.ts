@@ -34,7 +34,7 @@ export function monitoringRoutes({ engine, store, sessions }: MonitoringContext)
       path: '/metrics',
       handle: async () => ({
         status: 200,
-        text: renderMetrics(await engine.shardStats(), { connectionsByStatus: connectionsByStatus(store, sessions) }),
+        text: renderMetrics(await engine.shardStats(), { connectionsByStatus: connectionsByStatus(store, sessions), compaction: engine.compaction.totals }),
         contentType: PROMETHEUS_CONTENT_TYPE,
       }),
     },

@@ -166,7 +166,8 @@ describe('engine metrics', () => {
     }
     expect(structuredClone(stats)).toEqual(stats);
 
-    const text = renderMetrics(stats, { connectionsByStatus: { active: 2, idle: 1, disconnected: 4 } });
+    const compaction = { runs: 3, compactions: 5, failures: 1, bytesReclaimed: 4096, recordsRemoved: 17, merges: 2, cleans: 3 };
+    const text = renderMetrics(stats, { connectionsByStatus: { active: 2, idle: 1, disconnected: 4 }, compaction });
     const families = parsePrometheusText(text);
     const counterFamilies: Array<[string, keyof Omit<Counted, 'deadLettered'>]> = [
       ['ensync_events_published_total', 'published'],
@@ -194,6 +195,11 @@ describe('engine metrics', () => {
         ['status=disconnected', 4],
       ]),
     );
+    expect(samples(families, 'ensync_compactions_total', 'COUNTER')).toEqual(new Map([['reason=merge', 2], ['reason=clean', 3]]));
+    expect(samples(families, 'ensync_compaction_reclaimed_bytes_total', 'COUNTER')).toEqual(new Map([['', 4096]]));
+    expect(samples(families, 'ensync_compaction_removed_records_total', 'COUNTER')).toEqual(new Map([['', 17]]));
+    expect(samples(families, 'ensync_compaction_failures_total', 'COUNTER')).toEqual(new Map([['', 1]]));
+    expect(samples(families, 'ensync_compaction_rounds_total', 'COUNTER')).toEqual(new Map([['', 3]]));
     const lag = samples(families, 'ensync_subscription_lag_offsets', 'GAUGE');
     const paused = samples(families, 'ensync_subscription_paused', 'GAUGE');
     const inFlight = samples(families, 'ensync_subscription_in_flight', 'GAUGE');
@@ -228,7 +234,8 @@ describe('engine metrics', () => {
   it('renders counters summed across shards by type', () => {
     const one = (published: number): Counted => counts({ published, delivered: published, deadLettered: { expired: 1 } });
     const stats = [shardStatsWith(0, [{ type: OTHER_TYPE, ...one(3) }, { type: 'a/x', ...one(1) }]), shardStatsWith(1, [{ type: OTHER_TYPE, ...one(4) }])];
-    const families = parsePrometheusText(renderMetrics(stats, { connectionsByStatus: { active: 0, idle: 0, disconnected: 0 } }));
+    const noCompaction = { runs: 0, compactions: 0, failures: 0, bytesReclaimed: 0, recordsRemoved: 0, merges: 0, cleans: 0 };
+    const families = parsePrometheusText(renderMetrics(stats, { connectionsByStatus: { active: 0, idle: 0, disconnected: 0 }, compaction: noCompaction }));
     expect(samples(families, 'ensync_events_published_total', 'COUNTER')).toEqual(
       new Map([
         [`type=${OTHER_TYPE}`, 7],

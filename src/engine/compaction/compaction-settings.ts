@@ -40,6 +40,11 @@ export interface CompactionSettings {
   ioBytesPerSecond: number;
 }
 
+/** Settings as given (to the engine's options or PUT /admin/compaction): what is left out takes its default. */
+export type CompactionSettingsInput = Partial<Omit<CompactionSettings, 'policies'>> & {
+  policies?: Array<Partial<StreamCompactionPolicy> & { pattern: string }>;
+};
+
 export const DEFAULT_COMPACTION_SETTINGS: CompactionSettings = Object.freeze({
   policies: [],
   deadLetterRetentionMs: null,

@@ -107,6 +107,17 @@ export class DeadLetterStore {
     return letters.slice(0, limit);
   }
 
+  /**
+   * Offsets compaction must keep: every dead letter of every subscription dead-lettered after
+   * `keepSince` (ms; all of them when null), and every replay still owed. Ascending, no repeats.
+   */
+  keptOffsets(keepSince: number | null): number[] {
+    const kept = new Set<number>();
+    for (const letters of this.dead.values()) for (const letter of letters.values()) if (keepSince === null || letter.at > keepSince) kept.add(letter.offset);
+    for (const offsets of this.replaying.values()) for (const offset of offsets) kept.add(offset);
+    return [...kept].sort((a, b) => a - b);
+  }
+
   has(subscription: string, offset: number): boolean {
     return this.dead.get(subscription)?.has(offset) ?? false;
   }

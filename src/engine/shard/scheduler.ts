@@ -84,6 +84,11 @@ export class Scheduler {
     return this.index.pending;
   }
 
+  /** The last entry fired, in (due time, source) order: everything before it has its copy appended. */
+  get lastFired(): ScheduleEntry | null {
+    return this.index.lastFired;
+  }
+
   /** Schedule entries held in memory (the rest wait in bucket files). */
   get inMemory(): number {
     return this.index.inMemory;

@@ -23,6 +23,7 @@ import { BodySlab } from './body-slab.js';
 import { SubscriptionStore, type DoneEntry, type StoredSubscription } from './subscription-store.js';
 import { directoryBytes, ShardMetrics, type SerializedShardMetrics } from './shard-metrics.js';
 import { ReplayProgress } from './replay-progress.js';
+import { ShardCompaction } from './shard-compaction.js';
 import { FsyncLatency } from './fsync-latency.js';
 import { offsetScanProgress, WorkHandle, type WorkSink } from './work-reporter.js';
 
@@ -64,6 +65,8 @@ export class Shard {
   private readonly onError: (error: unknown) => void;
   private readonly metrics = new ShardMetrics();
   private readonly replays: ReplayProgress;
+  /** Chooses segments to compact and installs their rewrites (the rewrite runs in the compaction worker). */
+  readonly compaction: ShardCompaction;
   private fsyncLatency: FsyncLatency | null = null;
   private pumpScheduled = false;
   private cursorsDirty = false;
@@ -90,6 +93,7 @@ export class Shard {
   ) {
     this.id = id;
     this.replays = new ReplayProgress(id, work);
+    this.compaction = new ShardCompaction(log, lanes, this.subscriptions, deadLetters, scheduler, this.tail);
     this.dir = path.join(config.dataDir, 'shards', String(id));
     this.log = log;
     this.store = store;

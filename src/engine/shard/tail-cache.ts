@@ -54,6 +54,11 @@ export class TailCache {
     return this.events.length;
   }
 
+  /** Forget cached events below `offset` (compaction removed some of them from the log). */
+  dropBelow(offset: number): void {
+    while (this.head < this.events.length && this.events[this.head]!.offset < offset) this.bytes -= this.events[this.head++]!.body.length;
+  }
+
   clear(): void {
     this.events = [];
     this.head = 0;
