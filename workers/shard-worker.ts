@@ -95,6 +95,14 @@ async function run(task: ShardTask): Promise<unknown> {
         return await startThen(slot, task.seq, () => shard.seek(task.subscription, task.position));
       case 'retention':
         return shard.setRetention({ retentionMs: task.retentionMs, retentionBytes: task.retentionBytes });
+      case 'compaction-prepare':
+        return shard.compaction.prepare(task.settings, new Set(task.skip), task.force);
+      case 'compaction-install':
+        if (task.result === null) {
+          shard.compaction.abort(task.taskId);
+          return null;
+        }
+        return await startThen(slot, task.seq, () => shard.compaction.install(task.result!));
       case 'stats':
         return await startThen(slot, task.seq, () => shard.stats());
       case 'close':

@@ -34,6 +34,8 @@ export interface SuiteContext {
 export interface SuiteOutput {
   rows: BenchRow[];
   checkFailures: string[];
+  /** Lines printed under the table: what a reader needs to read the figures right (versions, settings). */
+  notes?: string[];
 }
 
 export interface Suite {
@@ -58,14 +60,14 @@ export function targetMet(value: number, target: Target): boolean {
 }
 
 // Compiled to dist/bench/harness/, results live in the source tree's bench/results/.
-const RESULTS_DIR = fileURLToPath(new URL('../../../bench/results/', import.meta.url));
+export const DEFAULT_RESULTS_DIR = fileURLToPath(new URL('../../../bench/results/', import.meta.url));
 
-export function writeResultFile(suite: string, machine: MachineInfo, rows: BenchRow[]): string {
+export function writeResultFile(suite: string, machine: MachineInfo, rows: BenchRow[], resultsDir = DEFAULT_RESULTS_DIR): string {
   const results: Record<string, number> = {};
   for (const row of rows) results[row.name] = row.value;
   const file: SuiteResultFile = { suite, machine, results };
-  fs.mkdirSync(RESULTS_DIR, { recursive: true });
-  const target = path.join(RESULTS_DIR, `${suite}.json`);
+  fs.mkdirSync(resultsDir, { recursive: true });
+  const target = path.join(resultsDir, `${suite}.json`);
   fs.writeFileSync(target, JSON.stringify(file, null, 2) + '\n');
   return target;
 }
