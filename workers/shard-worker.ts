@@ -64,7 +64,7 @@ async function run(task: ShardTask): Promise<unknown> {
     slot.shard = Shard.open(task.shard, task.config, (packed, transfer) => send(slot, task.shard, { packed }, transfer), onError, onProgress);
     try {
       const shard = await slot.shard;
-      return { nextOffset: shard.nextOffset, subscriptions: shard.subscriptionCount, recovery: shard.recovery };
+      return { nextOffset: shard.nextOffset, subscriptions: shard.subscriptionCount, recovery: shard.recovery, recoveryProgress: shard.recoveryProgress };
     } finally {
       slot.sequencer.started(task.seq);
     }

@@ -1,6 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { CompactionResult } from '../../native-free-storage/index.js';
 import type { CompactionSettings } from './compaction/compaction-settings.js';
+import type { WorkProgress } from '../observability/work-progress.js';
 import type { PackedDeliveries } from './delivery-batch.js';
 import type { EngineErrorJSON } from './errors.js';
 import type { StartPosition, SubscriptionSpec } from './subscription-spec.js';
@@ -55,6 +56,8 @@ export interface OpenResult {
   nextOffset: number;
   subscriptions: number;
   recovery: { clean: boolean; scannedBytes: number; truncatedBytes: number; durationMs: number };
+  /** The opening's last progress report (finished), so the engine has it when the open resolves. */
+  recoveryProgress: WorkProgress | null;
 }
 
 /**

@@ -140,7 +140,11 @@ export class ShardPool {
     });
     channel.port1.unref();
     route.port = channel.port1;
-    route.opened = this.run<OpenResult>(shard, { op: 'open', config: this.options.config, port: channel.port2 }, [channel.port2]);
+    route.opened = this.run<OpenResult>(shard, { op: 'open', config: this.options.config, port: channel.port2 }, [channel.port2]).then((result) => {
+      // The port's copy of this report may come later: the board keeps the first.
+      if (result.recoveryProgress) this.options.onWorkProgress(result.recoveryProgress);
+      return result;
+    });
     route.opened.catch(() => {});
   }
 

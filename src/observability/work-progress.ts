@@ -72,7 +72,12 @@ export class WorkBoard {
     this.now = options.now ?? Date.now;
   }
 
+  /**
+   * Take a report. Reports of one piece of work may come by two routes (a message and a result):
+   * one about work already finished is ignored.
+   */
   update(progress: WorkProgress): void {
+    if (this.finished.some((f) => f.id === progress.id && f.startedAt === progress.startedAt)) return;
     const now = this.now();
     let followed = this.active.get(progress.id);
     if (!followed) {

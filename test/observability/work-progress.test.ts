@@ -59,6 +59,17 @@ describe('WorkBoard', () => {
     expect(lines.at(-1)).toMatchObject({ level: 'info', msg: 'long work finished', fields: { done: 1000, percent: 100, elapsedMs: 7500 } });
   });
 
+  it('ignores reports of work already finished (its reports may come by two routes)', () => {
+    const { board, now } = setup();
+    const start = now();
+    board.update(work(start, { done: 1000, finishedAt: start }));
+    board.update(work(start, { done: 500 }));
+    board.update(work(start, { done: 1000, finishedAt: start }));
+    expect(board.view()).toEqual({ active: [], finished: [work(start, { done: 1000, finishedAt: start })] });
+    board.update(work(start + 1)); // the same id started again is new work
+    expect(board.view().active).toHaveLength(1);
+  });
+
   it('logs failed work as a warning, even when quick', () => {
     const { board, lines, now } = setup();
     board.update(work(now(), { finishedAt: now(), error: 'disk full' }));

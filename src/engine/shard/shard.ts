@@ -26,6 +26,7 @@ import { ReplayProgress } from './replay-progress.js';
 import { ShardCompaction } from './shard-compaction.js';
 import { FsyncLatency } from './fsync-latency.js';
 import { offsetScanProgress, WorkHandle, type WorkSink } from './work-reporter.js';
+import type { WorkProgress } from '../../observability/work-progress.js';
 
 /** Receives a pump's deliveries, packed, with the buffers to transfer. */
 export type DeliveryEmitter = (packed: PackedDeliveries, transfer: ArrayBuffer[]) => void;
@@ -68,6 +69,8 @@ export class Shard {
   /** Chooses segments to compact and installs their rewrites (the rewrite runs in the compaction worker). */
   readonly compaction: ShardCompaction;
   private fsyncLatency: FsyncLatency | null = null;
+  /** The final report of this shard's opening (also sent on the port, which may arrive later). */
+  recoveryProgress: WorkProgress | null = null;
   private pumpScheduled = false;
   private cursorsDirty = false;
   private snapshotRunning: Promise<void> | null = null;
@@ -146,6 +149,7 @@ export class Shard {
       shard.publisher.rebuildDedup(Date.now(), offsetScanProgress(recovery, 'loading recent event ids for deduplication'));
       shard.deadLetters.restoreOwed(shard.subscriptions);
       recovery.finish();
+      shard.recoveryProgress = recovery.latest;
       return shard;
     } catch (error) {
       recovery.finish(error);

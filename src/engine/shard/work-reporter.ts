@@ -51,6 +51,11 @@ export class WorkHandle {
     return this.ended;
   }
 
+  /** The latest report (a copy). */
+  get latest(): WorkProgress {
+    return { ...this.progress };
+  }
+
   private send(now: number): void {
     this.lastSentAt = now;
     this.sink({ ...this.progress });
