@@ -6,7 +6,7 @@ export { Log, type AppendRecord, type AppendResult, type LogState, type SharedIn
 export { OffsetIndex } from './offset-index.js';
 export { TimeIndex } from './time-index.js';
 export { StorageError, type StorageErrorCode } from './errors.js';
-export { defaultFileIO, writeFileAtomic, type FileIO } from './file-io.js';
+export { defaultFileIO, writeFileAtomic, writeFileAtomicAsync, type FileIO } from './file-io.js';
 export { DEFAULT_LOG_OPTIONS, type LogOptions, type FsyncPolicy } from './options.js';
 export type { LogRecord } from './record.js';
 export type { ReadOptions, ReadBatch } from './log-reader.js';

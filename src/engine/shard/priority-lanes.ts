@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Log, writeFileAtomic, type AppendRecord, type LogOptions } from '../../../native-free-storage/index.js';
+import { Log, writeFileAtomicAsync, type AppendRecord, type LogOptions } from '../../../native-free-storage/index.js';
 import { EngineError } from '../errors.js';
 import { DEFAULT_EVENT_PRIORITY, MAX_EVENT_PRIORITY } from '../event.js';
 
@@ -73,6 +73,8 @@ export class PriorityLanes {
   private seenTo: number;
   private failure: EngineError | null = null;
   private closed = false;
+  /** The checkpoint write in progress (they are made one at a time). */
+  private checkpointWrite: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly dir: string,
@@ -108,7 +110,7 @@ export class PriorityLanes {
       if (damaged.length > 0) {
         // Reset the checkpoint first: a crash while deleting then still rebuilds from the start.
         indexedTo = 0;
-        writeIndexedTo(dir, 0);
+        await writeIndexedTo(dir, 0);
         for (const lane of damaged) {
           await lane.log!.close();
           lanes.delete(lane.priority);
@@ -269,8 +271,11 @@ export class PriorityLanes {
     }
     const indexedTo = Math.min(target, this.visibleTo);
     if (indexedTo <= this.indexedToValue) return;
-    writeIndexedTo(this.dir, indexedTo);
-    this.indexedToValue = indexedTo;
+    // One write at a time (they share a temporary name), and off the shard's thread.
+    const run = () => writeIndexedTo(this.dir, indexedTo);
+    const write = (this.checkpointWrite = this.checkpointWrite.then(run, run));
+    await write;
+    this.indexedToValue = Math.max(this.indexedToValue, indexedTo);
   }
 
   /** Let pending appends settle, then flush and close every lane log. Does not write lanes.json. */
@@ -393,8 +398,8 @@ function readIndexedTo(dir: string): number {
   return 0;
 }
 
-function writeIndexedTo(dir: string, indexedTo: number): void {
-  writeFileAtomic(path.join(dir, CHECKPOINT_FILE), JSON.stringify({ v: 1, indexedTo }) + '\n');
+function writeIndexedTo(dir: string, indexedTo: number): Promise<void> {
+  return writeFileAtomicAsync(path.join(dir, CHECKPOINT_FILE), JSON.stringify({ v: 1, indexedTo }) + '\n');
 }
 
 /** fsync a directory so that entries created, renamed or deleted in it survive a crash. */

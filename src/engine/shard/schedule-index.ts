@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../../../native-free-storage/index.js';
+import { writeFileAtomicAsync } from '../../../native-free-storage/index.js';
 import { EngineError } from '../errors.js';
 import { KeyHeap, less } from './key-heap.js';
 
@@ -232,7 +232,7 @@ export class ScheduleIndex {
         await Promise.all(files.slice(i, i + FSYNC_PARALLEL).map(fsyncPath));
       }
       // Its directory fsync also makes the names of newly created bucket files durable.
-      writeFileAtomic(path.join(this.dir, CHECKPOINT), JSON.stringify(state));
+      await writeFileAtomicAsync(path.join(this.dir, CHECKPOINT), JSON.stringify(state));
       this.checkpointed = state.indexedTo;
       for (const bucket of deletable) {
         if (!this.allFired(bucket)) continue; // written to or refilled while syncing
