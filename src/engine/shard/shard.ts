@@ -9,12 +9,11 @@ import { ShardPublisher, type StoredRecord } from './shard-publisher.js';
 import { Scheduler, type FiredCopies } from './scheduler.js';
 import { eventBodyOf, RecordKind } from './record-kind.js';
 import { PriorityLanes } from './priority-lanes.js';
-import { indexLanes, rebuildLanes } from './lane-indexing.js';
+import { indexLanes } from './lane-indexing.js';
 import { lanePositions, resolvePosition } from './start-positions.js';
 import { OffsetRangeSet } from './offset-range-set.js';
 import { SubscriptionState } from './subscription-state.js';
 import { TrailLog, type TrailEntry } from './trail-log.js';
-import { DeadLetterStore } from './dead-letter-store.js';
 import { ShardDeadLetters } from './shard-dead-letters.js';
 import { TailCache } from './tail-cache.js';
 import { EventLookup } from './event-lookup.js';
@@ -24,7 +23,8 @@ import { SubscriptionStore, type DoneEntry, type StoredSubscription } from './su
 import { directoryBytes, ShardMetrics, type SerializedShardMetrics } from './shard-metrics.js';
 import { ReplayProgress } from './replay-progress.js';
 import { ShardCompaction } from './shard-compaction.js';
-import { FsyncLatency } from './fsync-latency.js';
+import type { FsyncLatency } from './fsync-latency.js';
+import { openShardFiles, type ShardFiles } from './shard-files.js';
 import { offsetScanProgress, WorkHandle, type WorkSink } from './work-reporter.js';
 import type { WorkProgress } from '../../observability/work-progress.js';
 
@@ -68,7 +68,7 @@ export class Shard {
   private readonly replays: ReplayProgress;
   /** Chooses segments to compact and installs their rewrites (the rewrite runs in the compaction worker). */
   readonly compaction: ShardCompaction;
-  private fsyncLatency: FsyncLatency | null = null;
+  private readonly fsyncLatency: FsyncLatency;
   /** The final report of this shard's opening (also sent on the port, which may arrive later). */
   recoveryProgress: WorkProgress | null = null;
   private pumpScheduled = false;
@@ -83,24 +83,20 @@ export class Shard {
 
   private constructor(
     id: number,
-    log: Log,
-    store: SubscriptionStore,
-    deadLetters: DeadLetterStore,
-    trail: TrailLog,
-    scheduler: Scheduler,
-    lanes: PriorityLanes,
+    files: ShardFiles,
     config: ShardConfig,
     emit: DeliveryEmitter,
     onError: (error: unknown) => void,
     work: WorkSink,
   ) {
+    const { log, store, deadLetters, trail, scheduler, lanes } = files;
     this.id = id;
     this.replays = new ReplayProgress(id, work);
     this.compaction = new ShardCompaction(log, lanes, this.subscriptions, deadLetters, scheduler, this.tail);
+    this.fsyncLatency = files.fsyncLatency;
     this.dir = path.join(config.dataDir, 'shards', String(id));
     this.log = log;
     this.store = store;
-
     this.trail = trail;
     this.scheduler = scheduler;
     this.lanes = lanes;
@@ -115,34 +111,16 @@ export class Shard {
 
   /** Open the shard's log and state under `<dataDir>/shards/<id>`, recovering both. */
   static async open(id: number, config: ShardConfig, emit: DeliveryEmitter, onError: (error: unknown) => void, work: WorkSink = () => {}): Promise<Shard> {
-    const dir = path.join(config.dataDir, 'shards', String(id));
     // Reported as long work: a large log after a crash takes a while, and /health shows where it is.
     const recovery = new WorkHandle(work, `recovery:shard-${id}`, 'recovery', id, 'opening the events log', null, 'offsets');
     try {
-      const fsyncLatency = new FsyncLatency();
-      const log = await Log.open(path.join(dir, 'events'), {
-        io: fsyncLatency.io,
-        fsync: config.fsync,
-        fsyncIntervalMs: config.fsyncIntervalMs,
-        segmentBytes: config.segmentBytes,
-        maxRecordBytes: config.maxPayloadBytes + 64 * 1024,
-        retentionMs: config.retentionMs,
-        retentionBytes: config.retentionBytes,
-      });
-      recovery.step('reading subscription cursors, dead letters and the trail', null, 'offsets');
-      const { store, subscriptions, cursors } = await SubscriptionStore.open(path.join(dir, 'state'), config.fsync, config.fsyncIntervalMs);
-      const deadLetters = await DeadLetterStore.open(path.join(dir, 'state'), config.fsync, config.fsyncIntervalMs, onError);
-      const trail = await TrailLog.open(path.join(dir, 'state'), config.trail, config.trailRetentionBytes, config.fsync, config.fsyncIntervalMs, onError);
       let shard: Shard | null = null;
-      const scheduler = await Scheduler.open(path.join(dir, 'state', 'schedule'), log, (fired) => shard?.fired(fired), onError, offsetScanProgress(recovery, 'scanning the log for scheduled events'));
-      const lanes = await PriorityLanes.open(path.join(dir, 'lanes'));
-      await rebuildLanes(lanes, log, offsetScanProgress(recovery, 'indexing priority lanes'));
-      shard = new Shard(id, log, store, deadLetters, trail, scheduler, lanes, config, emit, onError, work);
-      shard.fsyncLatency = fsyncLatency;
-      for (const { spec, startOffset, paused } of subscriptions) {
-        const cursor = cursors.get(spec.key) ?? { commit: startOffset, done: new OffsetRangeSet(), lanes: {} };
+      const files = await openShardFiles(id, config, (fired) => shard?.fired(fired), onError, recovery);
+      shard = new Shard(id, files, config, emit, onError, work);
+      for (const { spec, startOffset, paused } of files.subscriptions) {
+        const cursor = files.cursors.get(spec.key) ?? { commit: startOffset, done: new OffsetRangeSet(), lanes: {} };
         shard.startOffsets.set(spec.key, startOffset);
-        const state = new SubscriptionState(spec, Math.max(cursor.commit, log.startOffset), cursor.done, startOffset, cursor.lanes, shard.metrics);
+        const state = new SubscriptionState(spec, Math.max(cursor.commit, files.log.startOffset), cursor.done, startOffset, cursor.lanes, shard.metrics);
         state.paused = paused ?? false;
         shard.subscriptions.set(spec.key, state);
       }
@@ -189,7 +167,7 @@ export class Shard {
       scheduledPending: this.scheduler.pending,
       scheduledInMemory: this.scheduler.inMemory,
       metrics: this.metricsNow(),
-      fsyncLatency: this.fsyncLatency?.drain() ?? null,
+      fsyncLatency: this.fsyncLatency.drain(),
     };
     const now = Date.now();
     if (this.diskUsage === null || now - this.diskUsage.at >= DISK_USAGE_TTL_MS) {
