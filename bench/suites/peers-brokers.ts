@@ -10,8 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { PeerEndpoint } from '../fixtures/peer-task.js';
 import { freePort } from '../harness/free-port.js';
 import { startServerProcess, type ServerProcess } from '../harness/spawned.js';
-import { generateSigningKeyPair } from '../../src/engine/signing.js';
-import { ClientStore } from '../../src/registry/client-store.js';
+import { registerBenchClients } from '../harness/bench-clients.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
@@ -55,17 +54,6 @@ function withStop(name: BrokerName, server: ServerProcess<unknown>, endpoints: {
   return { name, pid: server.pid, ...endpoints, version, stop: () => server.stop(STOP_GRACE_MS) };
 }
 
-/** One registered client per role, written into the data dir before the engine starts (as `client add` does). */
-function registerClients(dataDir: string, ids: string[]): Array<{ clientId: string; secretKey: string }> {
-  fs.mkdirSync(dataDir, { recursive: true });
-  const store = ClientStore.open(dataDir);
-  return ids.map((clientId) => {
-    const { publicKey, secretKey } = generateSigningKeyPair();
-    store.add({ id: clientId, publicKey: Buffer.from(publicKey).toString('base64'), publish: ['**'], subscribe: ['**'], requireSignatures: false, addedAt: Date.now() });
-    return { clientId, secretKey: Buffer.from(secretKey).toString('base64') };
-  });
-}
-
 function oursSpec(fsync: 'interval' | 'always', options: OursOptions): BrokerSpec {
   const name: BrokerName = fsync === 'interval' ? 'ours_interval' : 'ours_always';
   return {
@@ -75,7 +63,7 @@ function oursSpec(fsync: 'interval' | 'always', options: OursOptions): BrokerSpe
         ? 'receipt after the group-commit fsync (within 5 ms): nothing confirmed is lost'
         : 'receipt after an fsync of each append batch: nothing confirmed is lost',
     async start(dir) {
-      const [producer, consumer] = registerClients(dir, ['bench-producer', 'bench-consumer']);
+      const [producer, consumer] = registerBenchClients(dir, ['bench-producer', 'bench-consumer']);
       const server = await startServerProcess(name, process.execPath, [CLI, 'start', '--data-dir', dir, '--port', '0', '--admin-port', '0', '--fsync', fsync], {
         timeoutMs: READY_TIMEOUT_MS,
         ready: (line) => {

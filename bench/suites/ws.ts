@@ -6,8 +6,7 @@ import type { LoadResult, LoadTask } from '../fixtures/ws-load-client.js';
 import { trackChild } from '../harness/child-processes.js';
 import { percentile, sortedCopy } from '../harness/percentiles.js';
 import type { BenchRow, Suite, SuiteContext, SuiteOutput } from '../harness/results.js';
-import { generateSigningKeyPair } from '../../src/engine/signing.js';
-import { ClientStore } from '../../src/registry/client-store.js';
+import { registerBenchClients } from '../harness/bench-clients.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const LOAD_CLIENT = fileURLToPath(new URL('../fixtures/ws-load-client.js', import.meta.url));
@@ -83,28 +82,14 @@ async function latency(server: { url: string; clientId: string; secretKey: strin
   return received.latenciesUs!.slice(Math.min(rate, Math.floor(received.latenciesUs!.length / 4)));
 }
 
-/**
- * Register one client per publishing process before the engine starts: the engine bounds each
- * client's unconfirmed publishes (publishWindow), so each process publishes as its own client.
- */
-function addClients(dataDir: string, ids: string[]): Array<{ clientId: string; secretKey: string }> {
-  fs.mkdirSync(dataDir, { recursive: true });
-  const store = ClientStore.open(dataDir);
-  return ids.map((clientId) => {
-    const { publicKey, secretKey } = generateSigningKeyPair();
-    store.add({ id: clientId, publicKey: Buffer.from(publicKey).toString('base64'), publish: ['**'], subscribe: ['**'], requireSignatures: false, addedAt: Date.now() });
-    return { clientId, secretKey: Buffer.from(secretKey).toString('base64') };
-  });
-}
-
 async function run(ctx: SuiteContext): Promise<SuiteOutput> {
   const cfg = ctx.quick ? QUICK : FULL;
   const rows: BenchRow[] = [];
   const checkFailures: string[] = [];
   const dataDir = path.join(ctx.dir, 'data');
-  const [latencyClient, ...publishers] = addClients(dataDir, ['bench-latency', 'bench-publisher-0', 'bench-publisher-1']);
+  const [latencyClient, ...publishers] = registerBenchClients(dataDir, ['bench-latency', 'bench-publisher-0', 'bench-publisher-1']);
   // A client holds at most 100 connections (the server's default): idle connections come from many clients.
-  const idleClients = addClients(dataDir, Array.from({ length: Math.ceil(cfg.idleConnections / 50) }, (_, i) => `bench-idle-${i}`));
+  const idleClients = registerBenchClients(dataDir, Array.from({ length: Math.ceil(cfg.idleConnections / 50) }, (_, i) => `bench-idle-${i}`));
   const started = await startServer(dataDir);
   const server = { ...started, ...latencyClient! };
   try {
