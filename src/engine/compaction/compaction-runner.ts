@@ -49,6 +49,8 @@ export class CompactionRunner {
   private timer: NodeJS.Timeout | null = null;
   private round: Promise<CompactionReport[]> | null = null;
   private closed = false;
+  /** Cancels the rewrite in progress when the engine closes (it would otherwise hold the close up). */
+  private readonly cancel = new AbortController();
   readonly totals: CompactionTotals = { runs: 0, compactions: 0, failures: 0, bytesReclaimed: 0, recordsRemoved: 0, merges: 0, cleans: 0 };
   private readonly reports: CompactionReport[] = [];
 
@@ -105,6 +107,7 @@ export class CompactionRunner {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    this.cancel.abort();
     await this.round?.catch(() => undefined);
     await this.pool.close();
   }
@@ -146,7 +149,7 @@ export class CompactionRunner {
     let result: CompactionResult;
     let installed: InstallResult | null;
     try {
-      result = await this.pool.run(task, { onProgress, ioBytesPerSecond: settings.ioBytesPerSecond, rules: context });
+      result = await this.pool.run(task, { onProgress, ioBytesPerSecond: settings.ioBytesPerSecond, rules: context, signal: this.cancel.signal });
     } catch (error) {
       await this.shards.run(shard, { op: 'compaction-install', taskId: task.taskId, result: null }).catch(() => undefined);
       this.failed(progress, error);
