@@ -13,14 +13,13 @@ import { unpackDeliveries } from './delivery-batch.js';
 import { loadOrCreateMetadata } from './engine-metadata.js';
 import { resolveEngineOptions, type EngineOptions, type ResolvedEngineOptions } from './engine-options.js';
 import { EngineError } from './errors.js';
-import { DEFAULT_EVENT_LIMITS, DEFAULT_EVENT_PRIORITY, validateEventType, validatePublishInput, type StoredEvent, type ValidatedPublishInput } from './event.js';
-import { decodeEventBody, encodeEventBody, eventStreamTag } from './event-codec.js';
-import { newEventId } from './event-id.js';
-import { PublishBatcher, type OutcomeSink } from './publish-batcher.js';
-import { PublishWaiter, receiptOf, scheduledTime, type PendingPublish } from './publish-waiter.js';
+import { validateEventType, type StoredEvent } from './event.js';
+import { decodeEventBody, eventStreamTag } from './event-codec.js';
+import { PublishBatcher } from './publish-batcher.js';
+import { EventIntake } from './event-intake.js';
 import { SettleBatcher } from './settle-batcher.js';
 import { loadRetention, saveRetention, validateRetention, type EventRetention } from './event-retention.js';
-import type { DeadLetterView, DeliveryMessage, OpenResult, ProducerIdentity, ShardConfig, ShardStats, TrailResult } from './shard-messages.js';
+import type { DeadLetterView, DeliveryMessage, OpenResult, ShardConfig, ShardStats, TrailResult } from './shard-messages.js';
 import type { TrailEntry } from './shard/trail-log.js';
 import { ShardPool, type ShardTaskBody } from './shard-pool.js';
 import { resolveSubscriptionSpec, type StartPosition, type SubscriptionOptions } from './subscription-spec.js';
@@ -58,14 +57,12 @@ export class Engine {
   readonly compaction: CompactionRunner;
   private compactionConfig: CompactionSettings;
   private readonly pool: ShardPool;
-  private readonly publishers: PublishBatcher[] = [];
+  /** Validates, encodes and batches publishes to the shards, within each client's window. */
+  private readonly intake: EventIntake;
   private readonly settlers: SettleBatcher[] = [];
   private readonly consumers = new Map<string, Consumer>();
-  /** Unconfirmed publishes per client (one small entry per client that ever published). */
-  private readonly unconfirmed = new Map<string, { pending: number }>();
   /** Per-client publish and delivery counts and rates (for operators). */
   readonly activity = new ClientActivity();
-  private readonly eventLimits;
   private readonly shardConfig: ShardConfig;
   private nextConsumerId = 1;
   private closed = false;
@@ -76,7 +73,6 @@ export class Engine {
     this.options = options;
     this.work = options.workBoard ?? new WorkBoard(options.logger);
     this.compactionConfig = loadCompactionSettings(options.dataDir, options.compaction);
-    this.eventLimits = { ...DEFAULT_EVENT_LIMITS, maxPayloadBytes: options.maxPayloadBytes, maxScheduleMs: options.maxScheduleMs };
     // Kept by reference: a shard reopened after its worker died opens with the current retention.
     this.shardConfig = {
       dataDir: options.dataDir,
@@ -102,10 +98,12 @@ export class Engine {
       onShardReopenFailed: (shard, error) => this.log('error', 'shard could not be reopened after its worker died', { shard, error }),
     });
     this.compaction = new CompactionRunner(this.pool, options.shards, () => this.compactionConfig, this.work, options.logger);
+    const publishers: PublishBatcher[] = [];
     for (let shard = 0; shard < options.shards; shard++) {
-      this.publishers.push(new PublishBatcher(this.pool, shard, options.maxPublishBatch));
+      publishers.push(new PublishBatcher(this.pool, shard, options.maxPublishBatch));
       this.settlers.push(new SettleBatcher(this.pool, shard, (error) => this.log('warn', 'settle failed; unacked events will be redelivered', { shard, error })));
     }
+    this.intake = new EventIntake(options, this.clients, publishers, this.activity, this.latency, () => this.closed, (type) => this.shardOf(type));
   }
 
   /**
@@ -154,12 +152,7 @@ export class Engine {
    * the dedup window resolves with the first receipt and `duplicate: true`.
    */
   publish(clientId: string, input: unknown): Promise<Receipt> {
-    return new Promise((resolve, reject) => {
-      const waiter = new PublishWaiter(resolve, reject, this.latency);
-      const pending = this.enqueue(clientId, input, waiter, 0);
-      if (pending instanceof EngineError) reject(pending);
-      else waiter.pending = pending;
-    });
+    return this.intake.publish(clientId, input);
   }
 
   /**
@@ -167,88 +160,7 @@ export class Engine {
    * error that refused it. The cheaper path for producers that batch (fewer objects per event).
    */
   publishMany(clientId: string, inputs: readonly unknown[]): Promise<Array<Receipt | EngineError>> {
-    if (!Array.isArray(inputs)) return Promise.reject(new EngineError('INVALID_ARGUMENT', 'publishMany needs an array of events', { field: 'events' }));
-    return new Promise((resolve) => {
-      const startedAt = performance.now();
-      const results = new Array<Receipt | EngineError>(inputs.length);
-      const pendings = new Array<PendingPublish | null>(inputs.length);
-      let left = inputs.length;
-      if (left === 0) resolve(results);
-      const sink: OutcomeSink = {
-        settle: (index, offset, duplicate, error) => {
-          const queued = pendings[index]!;
-          queued.window.pending--;
-          if (!error) this.latency.record('publish_to_durable', (performance.now() - startedAt) * 1000);
-          results[index] = error ?? receiptOf(queued, offset, duplicate);
-          if (--left === 0) resolve(results);
-        },
-      };
-      for (let i = 0; i < inputs.length; i++) {
-        const pending = this.enqueue(clientId, inputs[i], sink, i);
-        if (pending instanceof EngineError) {
-          results[i] = pending;
-          pendings[i] = null;
-          if (--left === 0) resolve(results);
-        } else {
-          pendings[i] = pending;
-        }
-      }
-    });
-  }
-
-  /** Validate, encode into the shard's batch and queue one event; an error refuses it synchronously. */
-  private enqueue(clientId: string, input: unknown, sink: OutcomeSink, index: number): PendingPublish | EngineError {
-    let producer: ProducerIdentity;
-    let event: ValidatedPublishInput;
-    try {
-      if (this.closed) throw new EngineError('ENGINE_CLOSED', 'the engine is closed');
-      producer = this.clients.get(clientId);
-      event = validatePublishInput(input, this.eventLimits);
-    } catch (error) {
-      return error instanceof EngineError ? error : new EngineError('INTERNAL', String(error));
-    }
-    let window = this.unconfirmed.get(clientId);
-    if (!window) {
-      window = { pending: 0 };
-      this.unconfirmed.set(clientId, window);
-    }
-    if (window.pending >= this.options.publishWindow) {
-      return new EngineError('OVERLOADED', `client ${clientId} has ${window.pending} unconfirmed publishes (window ${this.options.publishWindow}); retry after some confirm`, {
-        retryable: true,
-      });
-    }
-    const now = Date.now();
-    const id = event.id ?? newEventId(now);
-    const type = event.type;
-    const shard = this.shardOf(type);
-    const publisher = this.publishers[shard]!;
-    let body: Buffer;
-    try {
-      body = encodeEventBody(
-        {
-          id,
-          type,
-          payload: event.payload,
-          headers: event.headers ?? {},
-          key: event.key ?? null,
-          sender: producer.id,
-          publishedAt: now,
-          recipients: event.recipients ?? null,
-          signature: event.signature ?? null,
-          priority: event.priority ?? DEFAULT_EVENT_PRIORITY,
-          deliverAt: scheduledTime(event, now),
-          expiresAt: event.ttlMs === undefined ? 0 : now + event.ttlMs,
-        },
-        publisher.allocate,
-      );
-    } catch (error) {
-      return error instanceof EngineError ? error : new EngineError('INTERNAL', String(error));
-    }
-    window.pending++;
-    this.activity.published(clientId, 1, now);
-    const pending: PendingPublish = { id, type, shard, window };
-    publisher.add(producer, body.length, type, id, now, event.id !== undefined, event.signature !== undefined, sink, index);
-    return pending;
+    return this.intake.publishMany(clientId, inputs);
   }
 
   /**
@@ -483,7 +395,7 @@ export class Engine {
     if (this.closed) return;
     this.closed = true;
     await this.compaction.close();
-    for (const publisher of this.publishers) publisher.flush();
+    this.intake.flush();
     await Promise.all(this.settlers.map((settler) => settler.flush()));
     this.consumers.clear();
     try {

@@ -1,0 +1,137 @@
+import { performance } from 'node:perf_hooks';
+import type { LatencyRecorder } from '../observability/latency-recorder.js';
+import type { ClientActivity } from './client-activity.js';
+import type { ClientRegistry } from './client-registry.js';
+import type { Receipt } from './delivery.js';
+import type { ResolvedEngineOptions } from './engine-options.js';
+import { EngineError } from './errors.js';
+import { DEFAULT_EVENT_LIMITS, DEFAULT_EVENT_PRIORITY, validatePublishInput, type EventLimits, type ValidatedPublishInput } from './event.js';
+import { encodeEventBody } from './event-codec.js';
+import { newEventId } from './event-id.js';
+import type { OutcomeSink, PublishBatcher } from './publish-batcher.js';
+import { PublishWaiter, receiptOf, scheduledTime, type PendingPublish } from './publish-waiter.js';
+import type { ProducerIdentity } from './shard-messages.js';
+
+/**
+ * The engine's way in for events: validates each publish, encodes it straight into its shard's
+ * batch, and holds each producer to its window of unconfirmed publishes (past it: a retryable
+ * OVERLOADED). Runs on the engine's thread, once per published event.
+ */
+export class EventIntake {
+  /** Unconfirmed publishes per client (one small entry per client that ever published). */
+  private readonly unconfirmed = new Map<string, { pending: number }>();
+  private readonly eventLimits: EventLimits;
+
+  constructor(
+    private readonly options: ResolvedEngineOptions,
+    private readonly clients: ClientRegistry,
+    private readonly publishers: readonly PublishBatcher[],
+    private readonly activity: ClientActivity,
+    private readonly latency: LatencyRecorder,
+    private readonly isClosed: () => boolean,
+    private readonly shardOf: (type: string) => number,
+  ) {
+    this.eventLimits = { ...DEFAULT_EVENT_LIMITS, maxPayloadBytes: options.maxPayloadBytes, maxScheduleMs: options.maxScheduleMs };
+  }
+
+  /** Send every batch being gathered now (closing). */
+  flush(): void {
+    for (const publisher of this.publishers) publisher.flush();
+  }
+
+  /** Engine.publish: one event, one promise (settled by a PublishWaiter). */
+  publish(clientId: string, input: unknown): Promise<Receipt> {
+    return new Promise((resolve, reject) => {
+      const waiter = new PublishWaiter(resolve, reject, this.latency);
+      const pending = this.enqueue(clientId, input, waiter, 0);
+      if (pending instanceof EngineError) reject(pending);
+      else waiter.pending = pending;
+    });
+  }
+
+  /** Engine.publishMany: one promise for the batch, one sink for all its events. */
+  publishMany(clientId: string, inputs: readonly unknown[]): Promise<Array<Receipt | EngineError>> {
+    if (!Array.isArray(inputs)) return Promise.reject(new EngineError('INVALID_ARGUMENT', 'publishMany needs an array of events', { field: 'events' }));
+    return new Promise((resolve) => {
+      const startedAt = performance.now();
+      const results = new Array<Receipt | EngineError>(inputs.length);
+      const pendings = new Array<PendingPublish | null>(inputs.length);
+      let left = inputs.length;
+      if (left === 0) resolve(results);
+      const sink: OutcomeSink = {
+        settle: (index, offset, duplicate, error) => {
+          const queued = pendings[index]!;
+          queued.window.pending--;
+          if (!error) this.latency.record('publish_to_durable', (performance.now() - startedAt) * 1000);
+          results[index] = error ?? receiptOf(queued, offset, duplicate);
+          if (--left === 0) resolve(results);
+        },
+      };
+      for (let i = 0; i < inputs.length; i++) {
+        const pending = this.enqueue(clientId, inputs[i], sink, i);
+        if (pending instanceof EngineError) {
+          results[i] = pending;
+          pendings[i] = null;
+          if (--left === 0) resolve(results);
+        } else {
+          pendings[i] = pending;
+        }
+      }
+    });
+  }
+
+  /** Validate, encode into the shard's batch and queue one event; an error refuses it synchronously. */
+  private enqueue(clientId: string, input: unknown, sink: OutcomeSink, index: number): PendingPublish | EngineError {
+    let producer: ProducerIdentity;
+    let event: ValidatedPublishInput;
+    try {
+      if (this.isClosed()) throw new EngineError('ENGINE_CLOSED', 'the engine is closed');
+      producer = this.clients.get(clientId);
+      event = validatePublishInput(input, this.eventLimits);
+    } catch (error) {
+      return error instanceof EngineError ? error : new EngineError('INTERNAL', String(error));
+    }
+    let window = this.unconfirmed.get(clientId);
+    if (!window) {
+      window = { pending: 0 };
+      this.unconfirmed.set(clientId, window);
+    }
+    if (window.pending >= this.options.publishWindow) {
+      return new EngineError('OVERLOADED', `client ${clientId} has ${window.pending} unconfirmed publishes (window ${this.options.publishWindow}); retry after some confirm`, {
+        retryable: true,
+      });
+    }
+    const now = Date.now();
+    const id = event.id ?? newEventId(now);
+    const type = event.type;
+    const shard = this.shardOf(type);
+    const publisher = this.publishers[shard]!;
+    let body: Buffer;
+    try {
+      body = encodeEventBody(
+        {
+          id,
+          type,
+          payload: event.payload,
+          headers: event.headers ?? {},
+          key: event.key ?? null,
+          sender: producer.id,
+          publishedAt: now,
+          recipients: event.recipients ?? null,
+          signature: event.signature ?? null,
+          priority: event.priority ?? DEFAULT_EVENT_PRIORITY,
+          deliverAt: scheduledTime(event, now),
+          expiresAt: event.ttlMs === undefined ? 0 : now + event.ttlMs,
+        },
+        publisher.allocate,
+      );
+    } catch (error) {
+      return error instanceof EngineError ? error : new EngineError('INTERNAL', String(error));
+    }
+    window.pending++;
+    this.activity.published(clientId, 1, now);
+    const pending: PendingPublish = { id, type, shard, window };
+    publisher.add(producer, body.length, type, id, now, event.id !== undefined, event.signature !== undefined, sink, index);
+    return pending;
+  }
+}
