@@ -11,7 +11,8 @@ import type { TailCache } from './tail-cache.js';
 /** A compaction the shard prepared: the storage task, and the engine's rules for the worker. */
 export interface PreparedCompaction {
   task: CompactionTask;
-  context: CompactionContext;
+  /** Null when no policy removes anything (a merge only keeps every record). */
+  context: CompactionContext | null;
   /** Why these segments: `merge` (small neighbours), `clean` (settled records may go). */
   reason: 'merge' | 'clean';
 }
@@ -51,13 +52,13 @@ export class ShardCompaction {
    */
   prepare(settings: CompactionSettings, skip: ReadonlySet<number>, force: boolean, now = Date.now()): PreparedCompaction | null {
     const sealed = this.log.sealedSegments().filter((s) => s.compactable && !skip.has(s.baseOffset));
-    const context = this.context(settings, now);
-    const removes = settings.policies.length > 0;
+    // Without policies nothing is removed: the rules' inputs (lane reads, dead letters) are not gathered.
+    const context = settings.policies.length > 0 ? this.context(settings, now) : null;
     if (settings.mergeBelowBytes > 0) {
       const merge = proposeMerges(sealed, { smallBytes: settings.mergeBelowBytes, maxBytes: this.log.options.segmentBytes })[0];
       if (merge) return this.prepared(merge, settings, context, 'merge');
     }
-    if (!removes) return null;
+    if (!context) return null;
     const floor = lowestFloor(context);
     const keyed = settings.policies.some((p) => p.compaction === 'key');
     const oldestAge = Math.min(...settings.policies.map((p) => p.removeAckedAfterMs ?? Infinity));
@@ -89,11 +90,11 @@ export class ShardCompaction {
     this.log.abortCompaction(taskId);
   }
 
-  private prepared(segments: number[], settings: CompactionSettings, context: CompactionContext, reason: PreparedCompaction['reason']): PreparedCompaction {
+  private prepared(segments: number[], settings: CompactionSettings, context: CompactionContext | null, reason: PreparedCompaction['reason']): PreparedCompaction {
     const keyPolicies = settings.policies.filter((p) => p.compaction === 'key');
     const task = this.log.prepareCompaction({
       segments,
-      ...(keyPolicies.length > 0 && reason === 'clean'
+      ...(context && keyPolicies.length > 0 && reason === 'clean'
         ? { keyCompaction: { tombstoneBeforeTimestamp: context.now - Math.min(...keyPolicies.map((p) => p.tombstoneRetentionMs)) } }
         : {}),
     });
