@@ -2,7 +2,8 @@
  * The native-free storage layer: an append-only segmented log on plain node:fs. Nothing here imports
  * the engine or the server.
  */
-export { Log, type AppendRecord, type AppendResult, type LogState, type SharedIndexImages } from './log.js';
+export { Log, type AppendResult, type LogState, type SharedIndexImages } from './log.js';
+export type { AppendRecord, PackedRecords } from './append-batch.js';
 export { OffsetIndex } from './offset-index.js';
 export { TimeIndex } from './time-index.js';
 export { StorageError, type StorageErrorCode } from './errors.js';

@@ -48,17 +48,39 @@ export function encodedRecordBytes(bodyLength: number): number {
  * over the same bytes as `target` (header fields go through it: cheaper than Buffer's checked writers).
  */
 export function encodeRecordInto(target: Buffer, view: DataView, position: number, fields: RecordFields): number {
-  const length = RECORD_HEADER_BYTES + fields.body.length;
+  return encodeRecordFrom(target, view, position, fields.offset, fields.timestamp, fields.attributes, fields.stream, fields.body, 0, fields.body.length);
+}
+
+/**
+ * encodeRecordInto with the fields as arguments and the body as bytes [start, end) of `source`:
+ * the append path encodes whole batches this way, without an object or a view per record.
+ */
+export function encodeRecordFrom(
+  target: Buffer,
+  view: DataView,
+  position: number,
+  offset: number,
+  timestamp: number,
+  attributes: number,
+  stream: number,
+  source: Uint8Array,
+  start: number,
+  end: number,
+): number {
+  const length = RECORD_HEADER_BYTES + end - start;
   view.setUint32(position + 4, length, true);
   view.setUint8(position + 8, RECORD_MAGIC);
   view.setUint8(position + 9, RECORD_HEADER_BYTES);
-  view.setUint16(position + 10, fields.attributes, true);
-  view.setUint32(position + 12, fields.stream >>> 0, true);
-  view.setUint32(position + 16, fields.offset % TWO_32, true);
-  view.setUint32(position + 20, Math.floor(fields.offset / TWO_32), true);
-  view.setUint32(position + 24, fields.timestamp % TWO_32, true);
-  view.setUint32(position + 28, Math.floor(fields.timestamp / TWO_32), true);
-  target.set(fields.body, position + RECORD_HEADER_BYTES);
+  view.setUint16(position + 10, attributes, true);
+  view.setUint32(position + 12, stream >>> 0, true);
+  // `x >>> 0` is x mod 2^32 for the safe integers offsets and timestamps are (cheaper than %).
+  const offsetLow = offset >>> 0;
+  view.setUint32(position + 16, offsetLow, true);
+  view.setUint32(position + 20, (offset - offsetLow) / TWO_32, true);
+  const timeLow = timestamp >>> 0;
+  view.setUint32(position + 24, timeLow, true);
+  view.setUint32(position + 28, (timestamp - timeLow) / TWO_32, true);
+  target.set(start === 0 && end === source.length ? source : source.subarray(start, end), position + RECORD_HEADER_BYTES);
   view.setUint32(position, zlib.crc32(target.subarray(position + 4, position + length)), true);
   return position + length;
 }

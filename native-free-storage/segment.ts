@@ -3,16 +3,29 @@ import { segmentPaths } from './file-names.js';
 import { readAt, writeFully, type FileIO } from './file-io.js';
 import { OffsetIndex } from './offset-index.js';
 import { TimeIndex } from './time-index.js';
-import { decodeRecordAt, encodeRecordInto, encodedRecordBytes, RECORD_HEADER_BYTES, viewOf } from './record.js';
+import { decodeRecordAt, encodeRecordFrom, encodedRecordBytes, RECORD_HEADER_BYTES, viewOf } from './record.js';
 
-/** What a segment needs to know about the records it is asked to write. */
+/**
+ * What a segment needs to know about the records it is asked to write: columns, one entry per
+ * record. Body i is bytes [starts[i], ends[i]) of `source` when the bodies lie in one buffer (a
+ * packed batch), else of `bodies[i]`.
+ */
 export interface SegmentWrite {
-  bodies: readonly Uint8Array[];
-  attributes: readonly number[];
-  streams: readonly number[];
-  timestamps: readonly number[];
-  /** Offset of bodies[0]. */
+  count: number;
+  /** Offset of record 0. */
   firstOffset: number;
+  source: Uint8Array | null;
+  bodies: readonly Uint8Array[] | null;
+  starts: ArrayLike<number>;
+  ends: ArrayLike<number>;
+  attributes: ArrayLike<number>;
+  streams: ArrayLike<number>;
+  timestamps: ArrayLike<number>;
+}
+
+/** Encoded size of record `i` of `batch`. */
+export function writeRecordBytes(batch: SegmentWrite, i: number): number {
+  return encodedRecordBytes(batch.ends[i]! - batch.starts[i]!);
 }
 
 export interface ScanResult {
@@ -109,25 +122,31 @@ export class Segment {
    */
   write(io: FileIO, batch: SegmentWrite, from: number, to: number): void {
     let bytes = 0;
-    for (let i = from; i < to; i++) bytes += encodedRecordBytes(batch.bodies[i]!.length);
+    for (let i = from; i < to; i++) bytes += writeRecordBytes(batch, i);
     const buffer = Buffer.allocUnsafe(bytes);
     const view = viewOf(buffer);
-    const positions = new Array<number>(to - from);
+    const { source, bodies, starts, ends } = batch;
     let at = 0;
     for (let i = from; i < to; i++) {
-      positions[i - from] = at;
-      at = encodeRecordInto(buffer, view, at, {
-        offset: batch.firstOffset + i,
-        timestamp: batch.timestamps[i]!,
-        attributes: batch.attributes[i]!,
-        stream: batch.streams[i]!,
-        body: batch.bodies[i]!,
-      });
+      at = encodeRecordFrom(
+        buffer,
+        view,
+        at,
+        batch.firstOffset + i,
+        batch.timestamps[i]!,
+        batch.attributes[i]!,
+        batch.streams[i]!,
+        source ?? bodies![i]!,
+        starts[i]!,
+        ends[i]!,
+      );
     }
     writeFully(io, this.descriptor(), buffer, this.size);
+    let position = this.size;
     for (let i = from; i < to; i++) {
-      const position = this.size + positions[i - from]!;
-      this.noteRecord(batch.firstOffset + i, batch.timestamps[i]!, position, encodedRecordBytes(batch.bodies[i]!.length));
+      const length = writeRecordBytes(batch, i);
+      this.noteRecord(batch.firstOffset + i, batch.timestamps[i]!, position, length);
+      position += length;
     }
     this.size += bytes;
     this.offsetIndex.writeThrough();

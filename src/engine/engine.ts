@@ -103,7 +103,7 @@ export class Engine {
       publishers.push(new PublishBatcher(this.pool, shard, options.maxPublishBatch));
       this.settlers.push(new SettleBatcher(this.pool, shard, (error) => this.log('warn', 'settle failed; unacked events will be redelivered', { shard, error })));
     }
-    this.intake = new EventIntake(options, this.clients, publishers, this.activity, this.latency, () => this.closed, (type) => this.shardOf(type));
+    this.intake = new EventIntake(options, this.clients, publishers, this.activity, this.latency, () => this.closed, options.shards);
   }
 
   /**

@@ -1,5 +1,6 @@
 import { EngineError } from './errors.js';
 import { MAX_EVENT_PRIORITY, SIGNATURE_BYTES, type StoredEvent } from './event.js';
+import { EVENT_BODY_VERSION, FLAG_KEY, FLAG_RECIPIENTS, FLAG_SIGNATURE } from './event-decoding.js';
 
 /**
  * The record body the engine stores in the log: a versioned binary encoding of a StoredEvent.
@@ -17,12 +18,16 @@ import { MAX_EVENT_PRIORITY, SIGNATURE_BYTES, type StoredEvent } from './event.j
  * Encoding computes the size first and fills one buffer: this runs once per published event
  * and once per delivery, so no per-field allocations.
  */
-export const EVENT_BODY_VERSION = 1;
-
-const FLAG_KEY = 1;
-const FLAG_RECIPIENTS = 2;
-const FLAG_SIGNATURE = 4;
-const KNOWN_FLAGS = FLAG_KEY | FLAG_RECIPIENTS | FLAG_SIGNATURE;
+export {
+  decodeEventBody,
+  decodeEventBodyAt,
+  readEventId,
+  readEventRouting,
+  readEventSchedule,
+  readEventType,
+  EVENT_BODY_VERSION,
+  type EventRouting,
+} from './event-decoding.js';
 
 const U8_MAX = 0xff;
 const U16_MAX = 0xffff;
@@ -125,107 +130,6 @@ export function encodeEventBody(event: StoredEvent, allocate: BodyAllocator = ow
   return start === 0 && out.length === size ? out : out.subarray(start, start + size);
 }
 
-/**
- * Decode a body written by encodeEventBody. `payload` and `signature` are views into `body`, not
- * copies: copy them if `body`'s memory is reused. Anything malformed is EngineError('INTERNAL'):
- * bodies are written only by the engine, so a bad one means corruption or a bug.
- */
-export function decodeEventBody(body: Uint8Array): StoredEvent {
-  const r = new BodyReader(body);
-  r.version();
-  const type = r.string(r.u8());
-  const id = r.latin1(r.u8());
-  const priority = r.u8();
-  if (priority > MAX_EVENT_PRIORITY) throw corrupt(`priority ${priority} is above ${MAX_EVENT_PRIORITY}`);
-  const flags = r.u8();
-  if ((flags & ~KNOWN_FLAGS) !== 0) throw corrupt(`unknown flags 0x${flags.toString(16)}`);
-  const publishedAt = r.u64();
-  const deliverAt = r.u64();
-  const expiresAt = r.u64();
-  const sender = r.string(r.u16());
-  const key = (flags & FLAG_KEY) !== 0 ? r.string(r.u16()) : null;
-  const headers: Record<string, string> = {};
-  const headerCount = r.u16();
-  for (let i = 0; i < headerCount; i++) {
-    const name = r.string(r.u16());
-    const value = r.string(r.u32());
-    if (name === '__proto__') {
-      // A plain assignment would set the prototype instead of adding a property.
-      Object.defineProperty(headers, name, { value, enumerable: true, writable: true, configurable: true });
-    } else {
-      headers[name] = value;
-    }
-  }
-  let recipients: string[] | null = null;
-  if ((flags & FLAG_RECIPIENTS) !== 0) {
-    const count = r.u16();
-    recipients = new Array<string>(count);
-    for (let i = 0; i < count; i++) recipients[i] = r.string(r.u16());
-  }
-  const signature = (flags & FLAG_SIGNATURE) !== 0 ? r.bytes(SIGNATURE_BYTES) : null;
-  const payload = r.bytes(r.u32());
-  r.end();
-  return { id, type, payload, headers, key, sender, publishedAt, recipients, signature, priority, deliverAt, expiresAt };
-}
-
-/** The event type, without decoding the rest of the body. */
-export function readEventType(body: Uint8Array): string {
-  const r = new BodyReader(body);
-  r.version();
-  return r.string(r.u8());
-}
-
-/** What delivery routing needs: the ordering key (the event's key, else its type) and recipients. */
-export interface EventRouting {
-  orderingKey: string;
-  recipients: string[] | null;
-  /** ms; 0 when the event does not expire. */
-  expiresAt: number;
-}
-
-/** Key and recipients, skipping headers, signature and payload (per event read for delivery). */
-export function readEventRouting(body: Uint8Array): EventRouting {
-  const r = new BodyReader(body);
-  r.version();
-  const type = r.string(r.u8());
-  r.skip(r.u8()); // id
-  r.skip(1); // priority
-  const flags = r.u8();
-  r.skip(16); // publishedAt, deliverAt
-  const expiresAt = r.u64();
-  r.skip(r.u16()); // sender
-  const orderingKey = (flags & FLAG_KEY) !== 0 ? r.string(r.u16()) : type;
-  if ((flags & FLAG_RECIPIENTS) === 0) return { orderingKey, recipients: null, expiresAt };
-  const headerCount = r.u16();
-  for (let i = 0; i < headerCount; i++) {
-    r.skip(r.u16());
-    r.skip(r.u32());
-  }
-  const count = r.u16();
-  const recipients = new Array<string>(count);
-  for (let i = 0; i < count; i++) recipients[i] = r.string(r.u16());
-  return { orderingKey, recipients, expiresAt };
-}
-
-/** Priority and due time (0: not scheduled), read from their fixed places. */
-export function readEventSchedule(body: Uint8Array): { priority: number; deliverAt: number } {
-  const r = new BodyReader(body);
-  r.version();
-  r.skip(r.u8()); // type
-  r.skip(r.u8()); // id
-  const priority = r.u8();
-  r.skip(1 + 8); // flags, publishedAt
-  return { priority, deliverAt: r.u64() };
-}
-
-/** The event id, without decoding the rest of the body. */
-export function readEventId(body: Uint8Array): string {
-  const r = new BodyReader(body);
-  r.version();
-  r.skip(r.u8());
-  return r.latin1(r.u8());
-}
-
 const FNV_OFFSET_BASIS = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
 /** Bounds the memory of the tag cache; the oldest entry is dropped when full. */
@@ -250,88 +154,6 @@ export function eventStreamTag(type: string): number {
   }
   streamTagCache.set(type, hash);
   return hash;
-}
-
-class BodyReader {
-  private readonly buf: Buffer;
-  private pos = 0;
-
-  constructor(body: Uint8Array) {
-    this.buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  }
-
-  version(): void {
-    const version = this.u8();
-    if (version !== EVENT_BODY_VERSION) throw corrupt(`unsupported event body version ${version}`);
-  }
-
-  u8(): number {
-    this.need(1);
-    return this.buf[this.pos++]!;
-  }
-
-  u16(): number {
-    this.need(2);
-    const b = this.buf;
-    const p = this.pos;
-    this.pos = p + 2;
-    return b[p]! | (b[p + 1]! << 8);
-  }
-
-  u32(): number {
-    this.need(4);
-    const b = this.buf;
-    const p = this.pos;
-    this.pos = p + 4;
-    return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16)) + b[p + 3]! * 0x100_0000;
-  }
-
-  u64(): number {
-    const low = this.u32();
-    const high = this.u32();
-    if (high > 0x1f_ffff) throw corrupt('a timestamp exceeds 2^53');
-    return high * TWO_32 + low;
-  }
-
-  string(length: number): string {
-    this.need(length);
-    const start = this.pos;
-    this.pos = start + length;
-    return this.buf.toString('utf8', start, start + length);
-  }
-
-  latin1(length: number): string {
-    this.need(length);
-    const start = this.pos;
-    this.pos = start + length;
-    return this.buf.toString('latin1', start, start + length);
-  }
-
-  bytes(length: number): Uint8Array {
-    this.need(length);
-    const start = this.pos;
-    this.pos = start + length;
-    return new Uint8Array(this.buf.buffer, this.buf.byteOffset + start, length);
-  }
-
-  skip(length: number): void {
-    this.need(length);
-    this.pos += length;
-  }
-
-  end(): void {
-    if (this.pos !== this.buf.length) throw corrupt(`${this.buf.length - this.pos} bytes after the payload`);
-  }
-
-  private need(length: number): void {
-    if (this.pos + length > this.buf.length) {
-      throw corrupt(`truncated: needs ${length} bytes at ${this.pos} of ${this.buf.length}`);
-    }
-  }
-}
-
-function corrupt(reason: string): EngineError {
-  return new EngineError('INTERNAL', `malformed event body: ${reason}`);
 }
 
 function unencodable(field: string, message: string): EngineError {

@@ -6,11 +6,11 @@ import type { Receipt } from './delivery.js';
 import type { ResolvedEngineOptions } from './engine-options.js';
 import { EngineError } from './errors.js';
 import { DEFAULT_EVENT_LIMITS, DEFAULT_EVENT_PRIORITY, validatePublishInput, type EventLimits, type ValidatedPublishInput } from './event.js';
-import { encodeEventBody } from './event-codec.js';
+import { encodeEventBody, eventStreamTag } from './event-codec.js';
 import { newEventId } from './event-id.js';
 import type { OutcomeSink, PublishBatcher } from './publish-batcher.js';
 import { PublishWaiter, receiptOf, scheduledTime, type PendingPublish } from './publish-waiter.js';
-import type { ProducerIdentity } from './shard-messages.js';
+import { PublishFlag, type ProducerIdentity } from './shard-messages.js';
 
 /**
  * The engine's way in for events: validates each publish, encodes it straight into its shard's
@@ -29,7 +29,8 @@ export class EventIntake {
     private readonly activity: ClientActivity,
     private readonly latency: LatencyRecorder,
     private readonly isClosed: () => boolean,
-    private readonly shardOf: (type: string) => number,
+    /** Shards of the engine: a type's shard is its stream tag modulo this. */
+    private readonly shards: number,
   ) {
     this.eventLimits = { ...DEFAULT_EVENT_LIMITS, maxPayloadBytes: options.maxPayloadBytes, maxScheduleMs: options.maxScheduleMs };
   }
@@ -104,8 +105,12 @@ export class EventIntake {
     const now = Date.now();
     const id = event.id ?? newEventId(now);
     const type = event.type;
-    const shard = this.shardOf(type);
+    const stream = eventStreamTag(type);
+    const shard = stream % this.shards;
     const publisher = this.publishers[shard]!;
+    const priority = event.priority ?? DEFAULT_EVENT_PRIORITY;
+    const deliverAt = scheduledTime(event, now);
+    const expiresAt = event.ttlMs === undefined ? 0 : now + event.ttlMs;
     let body: Buffer;
     try {
       body = encodeEventBody(
@@ -119,9 +124,9 @@ export class EventIntake {
           publishedAt: now,
           recipients: event.recipients ?? null,
           signature: event.signature ?? null,
-          priority: event.priority ?? DEFAULT_EVENT_PRIORITY,
-          deliverAt: scheduledTime(event, now),
-          expiresAt: event.ttlMs === undefined ? 0 : now + event.ttlMs,
+          priority,
+          deliverAt,
+          expiresAt,
         },
         publisher.allocate,
       );
@@ -131,7 +136,12 @@ export class EventIntake {
     window.pending++;
     this.activity.published(clientId, 1, now);
     const pending: PendingPublish = { id, type, shard, window };
-    publisher.add(producer, body.length, type, id, now, event.id !== undefined, event.signature !== undefined, sink, index);
+    const flags =
+      (event.id !== undefined ? PublishFlag.PRODUCER_ID : 0) |
+      (event.signature !== undefined ? PublishFlag.SIGNED : 0) |
+      (event.key !== undefined ? PublishFlag.KEY : 0) |
+      (event.recipients !== undefined ? PublishFlag.RECIPIENTS : 0);
+    publisher.add(producer, body.length, type, id, now, flags, stream, priority, deliverAt, expiresAt, sink, index);
     return pending;
   }
 }

@@ -32,14 +32,20 @@ export class PublishBatcher {
   private used = 0;
   private count = 0;
   private ends: Uint32Array;
-  private producerIds: Uint8Array;
-  private signed: Uint8Array;
+  private flags: Uint8Array;
   private producerOf: Uint16Array;
   private times: Float64Array;
+  private streams: Uint32Array;
+  private priorities: Uint8Array;
+  private deliverAts: Float64Array;
+  private expiresAts: Float64Array;
   private types: string[] = [];
   private ids: string[] = [];
   private producers: ProducerIdentity[] = [];
   private producerIndex = new Map<string, number>();
+  /** The producer of the last event added, and its index in `producers` (producers publish in runs). */
+  private lastProducer: ProducerIdentity | null = null;
+  private lastProducerIndex = 0;
   private sinks: OutcomeSink[] = [];
   private sinkIndexes: number[] = [];
   private scheduled = false;
@@ -50,10 +56,13 @@ export class PublishBatcher {
     private readonly maxBatch: number,
   ) {
     this.ends = new Uint32Array(maxBatch);
-    this.producerIds = new Uint8Array(maxBatch);
-    this.signed = new Uint8Array(maxBatch);
+    this.flags = new Uint8Array(maxBatch);
     this.producerOf = new Uint16Array(maxBatch);
     this.times = new Float64Array(maxBatch);
+    this.streams = new Uint32Array(maxBatch);
+    this.priorities = new Uint8Array(maxBatch);
+    this.deliverAts = new Float64Array(maxBatch);
+    this.expiresAts = new Float64Array(maxBatch);
   }
 
   /** Room for the next event's body at the end of the batch buffer (encode it there, then `add`). */
@@ -66,15 +75,21 @@ export class PublishBatcher {
     return { buffer: this.bodies, offset: this.used };
   };
 
-  /** Queue the event whose body was just encoded at `allocate`'s position. */
+  /**
+   * Queue the event whose body was just encoded at `allocate`'s position. `flags` are its
+   * PublishFlag bits; stream, priority, deliverAt and expiresAt are as in its body.
+   */
   add(
     producer: ProducerIdentity,
     bodyLength: number,
     type: string,
     id: string,
     publishedAt: number,
-    producerChoseId: boolean,
-    signed: boolean,
+    flags: number,
+    stream: number,
+    priority: number,
+    deliverAt: number,
+    expiresAt: number,
     sink: OutcomeSink,
     sinkIndex: number,
   ): void {
@@ -84,23 +99,30 @@ export class PublishBatcher {
     this.ends[i] = this.used;
     this.types.push(type);
     this.ids.push(id);
-    this.producerIds[i] = producerChoseId ? 1 : 0;
-    this.signed[i] = signed ? 1 : 0;
-    let index = this.producerIndex.get(producer.id);
+    this.flags[i] = flags;
+    this.streams[i] = stream;
+    this.priorities[i] = priority;
+    this.deliverAts[i] = deliverAt;
+    this.expiresAts[i] = expiresAt;
+    let index = producer === this.lastProducer ? this.lastProducerIndex : this.producerIndex.get(producer.id);
     if (index === undefined) {
       index = this.producers.length;
       this.producers.push(producer);
       this.producerIndex.set(producer.id, index);
     }
+    this.lastProducer = producer;
+    this.lastProducerIndex = index;
     this.producerOf[i] = index;
     this.sinks.push(sink);
     this.sinkIndexes.push(sinkIndex);
     if (this.count >= this.maxBatch) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(this.flushNow);
     }
   }
+
+  private readonly flushNow = (): void => this.flush();
 
   flush(): void {
     this.scheduled = false;
@@ -116,8 +138,11 @@ export class PublishBatcher {
       types: this.types,
       ids: this.ids,
       times: this.times.slice(0, count),
-      producerIds: this.producerIds.slice(0, count),
-      signed: this.signed.slice(0, count),
+      flags: this.flags.slice(0, count),
+      streams: this.streams.slice(0, count),
+      priorities: this.priorities.slice(0, count),
+      deliverAts: this.deliverAts.slice(0, count),
+      expiresAts: this.expiresAts.slice(0, count),
     };
     const sinks = this.sinks;
     const sinkIndexes = this.sinkIndexes;
@@ -128,6 +153,7 @@ export class PublishBatcher {
     this.ids = [];
     this.producers = [];
     this.producerIndex = new Map();
+    this.lastProducer = null;
     this.sinks = [];
     this.sinkIndexes = [];
     this.pool.run<PublishResult>(this.shard, { op: 'publish', batch }, [transferred]).then(

@@ -79,11 +79,29 @@ export interface EncodedPublishBatch {
   ids: string[];
   /** Each event's publishedAt: the record's timestamp, so seeking by time matches what consumers see. */
   times: Float64Array;
-  /** 1 where the producer chose the id (dedup applies), 0 where the engine assigned it. */
-  producerIds: Uint8Array;
-  /** 1 where the event carries a signature. */
-  signed: Uint8Array;
+  /** PublishFlag bits of each event. */
+  flags: Uint8Array;
+  // What the worker needs to store and route each event, copied from its body so that it reads no body:
+  /** The record's stream tag (eventStreamTag of the type). */
+  streams: Uint32Array;
+  priorities: Uint8Array;
+  /** 0: deliver at once. */
+  deliverAts: Float64Array;
+  /** 0: never expires. */
+  expiresAts: Float64Array;
 }
+
+/** Bits of EncodedPublishBatch.flags. */
+export const PublishFlag = {
+  /** The producer chose the id (dedup applies); else the engine assigned it. */
+  PRODUCER_ID: 1,
+  SIGNED: 2,
+  /** The event has a key of its own (its ordering key), else its type orders it. */
+  KEY: 4,
+  /** The event names its recipients. */
+  RECIPIENTS: 8,
+} as const;
+
 /** Per event: its offset (the original one for a duplicate), or an error. */
 export interface PublishResult {
   offsets: Float64Array;

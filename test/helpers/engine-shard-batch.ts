@@ -1,7 +1,7 @@
 import { DEFAULT_EVENT_PRIORITY, type StoredEvent } from '../../src/engine/event.js';
-import { encodeEventBody } from '../../src/engine/event-codec.js';
+import { encodeEventBody, eventStreamTag } from '../../src/engine/event-codec.js';
 import { newEventId } from '../../src/engine/event-id.js';
-import type { EncodedPublishBatch, ProducerIdentity } from '../../src/engine/shard-messages.js';
+import { PublishFlag, type EncodedPublishBatch, type ProducerIdentity } from '../../src/engine/shard-messages.js';
 
 export function producerIdentity(id: string): ProducerIdentity {
   return { id, publicKey: null, requireSignatures: false };
@@ -52,7 +52,10 @@ export function encodePublishBatch(producer: ProducerIdentity, events: ReadonlyA
     types: events.map((e) => e.type),
     ids,
     times: new Float64Array(events.length).fill(now),
-    producerIds: new Uint8Array(events.length),
-    signed: new Uint8Array(events.length),
+    flags: new Uint8Array(events.map((e) => (e.key === undefined ? 0 : PublishFlag.KEY))),
+    streams: new Uint32Array(events.map((e) => eventStreamTag(e.type))),
+    priorities: new Uint8Array(events.length).fill(DEFAULT_EVENT_PRIORITY),
+    deliverAts: new Float64Array(events.length),
+    expiresAts: new Float64Array(events.length),
   };
 }

@@ -3,7 +3,7 @@ import { DEFAULT_EVENT_PRIORITY } from '../event.js';
 import { readEventSchedule } from '../event-codec.js';
 import type { PriorityLanes } from './priority-lanes.js';
 import { eventBodyOf, RecordKind, recordKind } from './record-kind.js';
-import type { StoredRecord } from './shard-publisher.js';
+import type { AppendedEvents } from './appended-events.js';
 import { UNFOLLOWED_SCAN, type ScanProgress } from './work-reporter.js';
 
 /** Entries handed to the lanes per call while rebuilding (they bound what they queue). */
@@ -13,16 +13,17 @@ const REBUILD_CHUNK = 10_000;
  * Put appended records of other than the default priority in their lanes: published events and
  * fired copies (scheduled originals and defer markers are not delivered in place).
  */
-export function indexLanes(lanes: PriorityLanes, base: number, records: readonly StoredRecord[]): void {
+export function indexLanes(lanes: PriorityLanes, appended: AppendedEvents): void {
+  const { base, count, attributes, priorities, streams } = appended;
   let entries: Array<{ mainOffset: number; priority: number; stream: number }> | null = null;
-  for (let i = 0; i < records.length; i++) {
-    const record = records[i]!;
-    if (record.priority === DEFAULT_EVENT_PRIORITY) continue;
-    if (record.attributes !== RecordKind.EVENT && record.attributes !== RecordKind.FIRED) continue;
-    (entries ??= []).push({ mainOffset: base + i, priority: record.priority, stream: record.stream });
+  for (let i = 0; i < count; i++) {
+    const priority = priorities[i]!;
+    if (priority === DEFAULT_EVENT_PRIORITY) continue;
+    if (attributes[i] !== RecordKind.EVENT && attributes[i] !== RecordKind.FIRED) continue;
+    (entries ??= []).push({ mainOffset: base + i, priority, stream: streams[i]! });
   }
   if (entries) lanes.add(entries);
-  lanes.markSeen(base + records.length);
+  lanes.markSeen(base + count);
 }
 
 /** Index what the log holds past the lanes' checkpoint (lanes are not fsynced: rebuilt after a crash). */

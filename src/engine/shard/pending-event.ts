@@ -31,8 +31,12 @@ export interface PendingEvent {
   key: string;
   /** The event's type (for the shard's counts by type). */
   type: string;
-  /** The stored event body, in its own buffer. */
+  /** The stored event body: bytes [bodyStart, bodyEnd) of `body` (a slab it was copied into). */
   body: Uint8Array;
+  bodyStart: number;
+  bodyEnd: number;
+  /** The event's sender when known (it travels with the delivery instead of being decoded again). */
+  sender: string | null;
   /** Deliveries so far. */
   attempt: number;
   state: PendingState;

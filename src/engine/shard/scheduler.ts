@@ -3,7 +3,7 @@ import { EngineError } from '../errors.js';
 import { eventStreamTag, readEventSchedule, readEventType } from '../event-codec.js';
 import { decodeScheduleHeader, encodeScheduleRecord, eventBodyOf, RecordKind, recordKind } from './record-kind.js';
 import { ScheduleIndex, type ScheduleEntry } from './schedule-index.js';
-import type { StoredRecord } from './shard-publisher.js';
+import type { AppendedEvents, StoredRecord } from './appended-events.js';
 import { UNFOLLOWED_SCAN, type ScanProgress } from './work-reporter.js';
 
 /** Copies appended per fire batch at most. */
@@ -121,15 +121,15 @@ export class Scheduler {
   }
 
   /** Events just appended (in offset order from `base`): index the scheduled ones. */
-  observe(base: number, records: readonly StoredRecord[]): void {
+  observe(appended: AppendedEvents): void {
+    const { base, count, attributes, deliverAts } = appended;
     let added = false;
-    for (let i = 0; i < records.length; i++) {
-      const record = records[i]!;
-      if (record.attributes !== RecordKind.SCHEDULED) continue;
-      this.add(record.deliverAt, base + i);
+    for (let i = 0; i < count; i++) {
+      if (attributes[i] !== RecordKind.SCHEDULED) continue;
+      this.add(deliverAts[i]!, base + i);
       added = true;
     }
-    this.index.markSeen(base + records.length);
+    this.index.markSeen(base + count);
     if (added) this.arm();
   }
 

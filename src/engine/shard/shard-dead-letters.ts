@@ -94,7 +94,8 @@ export class ShardDeadLetters {
     const record = this.lookup.readOne(offset);
     const body = record && eventBodyOf(record.attributes, record.body);
     if (!body) return false;
-    return state.replay(offset, readEventRouting(body.body).orderingKey, this.slab.copy(body.body), readEventType(body.body));
+    const at = this.slab.copy(body.body, 0, body.body.length);
+    return state.replay(offset, readEventRouting(body.body).orderingKey, this.slab.lastBuffer, at, at + body.body.length, readEventType(body.body));
   }
 
   close(): Promise<void> {

@@ -2,25 +2,16 @@ import type { KeyObject } from 'node:crypto';
 import { StorageError, type Log } from '../../../native-free-storage/index.js';
 import { EngineError } from '../errors.js';
 import type { StoredEvent } from '../event.js';
-import { decodeEventBody, eventStreamTag, readEventId, readEventSchedule, readEventType } from '../event-codec.js';
+import { decodeEventBody, readEventId, readEventType } from '../event-codec.js';
 import { publicKeyFromRaw, verifyEventSignature } from '../signing.js';
-import type { EncodedPublishBatch, ProducerIdentity, PublishResult, ShardConfig } from '../shard-messages.js';
+import { PublishFlag, type EncodedPublishBatch, type ProducerIdentity, type PublishResult, type ShardConfig } from '../shard-messages.js';
+import type { AppendedEvents } from './appended-events.js';
 import { DedupIndex } from './dedup-index.js';
 import { RecordKind, recordKind } from './record-kind.js';
 import type { TailCache } from './tail-cache.js';
 import { UNFOLLOWED_SCAN, type ScanProgress } from './work-reporter.js';
 
 const MAX_CACHED_KEYS = 10_000;
-
-/** An appended event record, with what indexing it needs (priority lanes, the schedule). */
-export interface StoredRecord {
-  body: Uint8Array;
-  timestamp: number;
-  stream: number;
-  attributes: number;
-  priority: number;
-  deliverAt: number;
-}
 
 /**
  * The publish path of one shard: dedup by (type, id), signature verification, the append, and the
@@ -36,7 +27,7 @@ export class ShardPublisher {
     private readonly tail: TailCache,
     private readonly config: ShardConfig,
     /** Called after events became durable (deliveries can go out), with their records. */
-    private readonly onStored: (base: number, records: readonly StoredRecord[]) => void,
+    private readonly onStored: (appended: AppendedEvents) => void,
   ) {
     this.dedup = new DedupIndex(config.dedupWindowMs, config.maxDedupEntries);
   }
@@ -78,62 +69,89 @@ export class ShardPublisher {
     const count = batch.types.length;
     const result: PublishResult = { offsets: new Float64Array(count).fill(Number.NaN), duplicate: new Uint8Array(count), errors: [] };
     const waits: Array<Promise<void>> = [];
-    const accepted: number[] = [];
-    const records: StoredRecord[] = [];
+    // Accepted events, in append order: `accepted[j]` is the batch index of the j-th.
+    const accepted = new Uint32Array(count);
+    const starts = new Uint32Array(count);
+    const attributes = new Uint16Array(count);
+    let stored = 0;
     // Offsets are known before the append settles (appends are sequential), so a repeat of an id
     // inside this batch, or in the next one while this one waits for its fsync, is caught too.
     const base = this.log.nextOffset;
     let settleDurable!: (durable: boolean) => void;
     const durable = new Promise<boolean>((resolve) => (settleDurable = resolve));
-    let start = 0;
+    const { ends, flags, types, ids } = batch;
     for (let i = 0; i < count; i++) {
-      const body = batch.bodies.subarray(start, batch.ends[i]);
-      start = batch.ends[i]!;
-      const type = batch.types[i]!;
-      const id = batch.ids[i]!;
-      if (batch.producerIds[i]) {
-        const original = this.dedup.get(type, id, now);
+      const start = i === 0 ? 0 : ends[i - 1]!;
+      starts[i] = start;
+      const flag = flags[i]!;
+      if (flag & PublishFlag.PRODUCER_ID) {
+        const original = this.dedup.get(types[i]!, ids[i]!, now);
         if (original) {
           waits.push(this.settleDuplicate(result, i, original.receipt.offset, original.durable));
           continue;
         }
       }
       const producer = batch.producers[batch.producerOf[i]!]!;
-      if (batch.signed[i] || producer.requireSignatures) {
+      if (flag & PublishFlag.SIGNED || producer.requireSignatures) {
         const verifyKey = producer.publicKey ? this.keyFor(producer.id, producer.publicKey) : null;
-        const refusal = this.checkSignature(producer, verifyKey, decodeEventBody(body), batch.producerIds[i] === 1);
+        const event = decodeEventBody(batch.bodies.subarray(start, ends[i]));
+        const refusal = this.checkSignature(producer, verifyKey, event, (flag & PublishFlag.PRODUCER_ID) !== 0);
         if (refusal) {
           result.errors.push([i, refusal.toJSON()]);
           continue;
         }
       }
       // Engine-assigned ids are new by construction: only producer ids need remembering.
-      if (batch.producerIds[i]) this.dedup.add({ id, type, offset: base + accepted.length, shard: this.id, duplicate: true }, now, durable);
-      accepted.push(i);
-      const { priority, deliverAt } = readEventSchedule(body);
-      const attributes = deliverAt > 0 ? RecordKind.SCHEDULED : RecordKind.EVENT;
-      records.push({ body, timestamp: batch.times[i]!, stream: eventStreamTag(type), attributes, priority, deliverAt });
+      if (flag & PublishFlag.PRODUCER_ID) this.dedup.add({ id: ids[i]!, type: types[i]!, offset: base + stored, shard: this.id, duplicate: true }, now, durable);
+      attributes[stored] = batch.deliverAts[i]! > 0 ? RecordKind.SCHEDULED : RecordKind.EVENT;
+      accepted[stored++] = i;
     }
-    let stored = true;
-    if (records.length > 0) {
+    let appended = true;
+    if (stored > 0) {
+      // The batch's own columns when every event was accepted (the usual case), else the accepted ones.
+      const all = stored === count;
+      const pick = <T extends Uint32Array | Float64Array | Uint8Array>(column: T): T => (all ? column : (column.map((_, j) => (j < stored ? column[accepted[j]!]! : 0)) as T));
+      const recordStarts = all ? starts : pick(starts);
+      const recordEnds = all ? ends : pick(ends);
       try {
-        await this.log.append(records);
-        accepted.forEach((index, j) => {
-          result.offsets[index] = base + j;
-          // A view into the transferred batch buffer: the cache's byte bound bounds what it pins.
-          this.tail.add(base + j, batch.types[index]!, records[j]!.body, records[j]!.attributes);
+        await this.log.appendPacked({
+          count: stored,
+          bytes: batch.bodies,
+          starts: recordStarts,
+          ends: recordEnds,
+          timestamps: pick(batch.times),
+          attributes,
+          streams: pick(batch.streams),
         });
-        this.onStored(base, records);
+        for (let j = 0; j < stored; j++) {
+          const i = accepted[j]!;
+          result.offsets[i] = base + j;
+          // Views of the transferred batch buffer: the cache's byte bound bounds what it pins.
+          this.tail.add(
+            base + j,
+            types[i]!,
+            batch.producers[batch.producerOf[i]!]!.id,
+            batch.bodies,
+            starts[i]!,
+            ends[i]!,
+            attributes[j]!,
+            batch.priorities[i]!,
+            (flags[i]! & (PublishFlag.KEY | PublishFlag.RECIPIENTS)) !== 0,
+            batch.expiresAts[i]!,
+          );
+        }
+        this.onStored({ base, count: stored, attributes, priorities: pick(batch.priorities), deliverAts: pick(batch.deliverAts), streams: pick(batch.streams) });
       } catch (cause) {
-        stored = false;
+        appended = false;
         const error = storageRefusal(cause).toJSON();
-        for (const index of accepted) {
-          if (batch.producerIds[index]) this.dedup.remove(batch.types[index]!, batch.ids[index]!);
-          result.errors.push([index, error]);
+        for (let j = 0; j < stored; j++) {
+          const i = accepted[j]!;
+          if (flags[i]! & PublishFlag.PRODUCER_ID) this.dedup.remove(types[i]!, ids[i]!);
+          result.errors.push([i, error]);
         }
       }
     }
-    settleDurable(stored);
+    settleDurable(appended);
     await Promise.all(waits);
     return result;
   }

@@ -1,11 +1,12 @@
 import path from 'node:path';
 import { Log } from '../../../native-free-storage/index.js';
-import { DeliveryPacker, type PackedDeliveries } from '../delivery-batch.js';
+import { DeliveryPacker, META_FIELDS, type PackedDeliveries } from '../delivery-batch.js';
 import { EngineError } from '../errors.js';
 import { decodeEventBody, readEventType } from '../event-codec.js';
 import type { DeadLetterView, EncodedPublishBatch, PublishResult, Settlement, ShardConfig, ShardStats } from '../shard-messages.js';
 import { sameSubscription, type StartPosition, type SubscriptionSpec } from '../subscription-spec.js';
-import { ShardPublisher, type StoredRecord } from './shard-publisher.js';
+import { ShardPublisher } from './shard-publisher.js';
+import { appendedOf, type AppendedEvents } from './appended-events.js';
 import { Scheduler, type FiredCopies } from './scheduler.js';
 import { eventBodyOf, RecordKind } from './record-kind.js';
 import { PriorityLanes } from './priority-lanes.js';
@@ -100,7 +101,7 @@ export class Shard {
     this.trail = trail;
     this.scheduler = scheduler;
     this.lanes = lanes;
-    this.publisher = new ShardPublisher(id, log, this.tail, config, (base, records) => this.stored(base, records));
+    this.publisher = new ShardPublisher(id, log, this.tail, config, (appended) => this.stored(appended));
     this.lookup = new EventLookup(log, this.publisher);
     this.deadLetters = new ShardDeadLetters(id, deadLetters, this.lookup, trail, this.slab);
     this.feeder = new SubscriptionFeeder(log, lanes, this.tail, this.slab, onError);
@@ -136,9 +137,9 @@ export class Shard {
   }
 
   /** Events just stored by a publish: index what is scheduled, deliver the rest. */
-  private stored(base: number, records: readonly StoredRecord[]): void {
-    this.scheduler.observe(base, records);
-    indexLanes(this.lanes, base, records);
+  private stored(appended: AppendedEvents): void {
+    this.scheduler.observe(appended);
+    indexLanes(this.lanes, appended);
     this.schedulePump();
   }
 
@@ -147,10 +148,11 @@ export class Shard {
     const now = Date.now();
     records.forEach((record, i) => {
       const eventBody = eventBodyOf(record.attributes, record.body)!;
-      this.tail.add(base + i, readEventType(eventBody.body), record.body, RecordKind.FIRED);
+      const type = readEventType(eventBody.body);
+      this.tail.add(base + i, type, null, record.body, 0, record.body.length, RecordKind.FIRED, record.priority, true, 0);
       this.trail.add('due', rootOffsets[i]!, now, eventBody.subscription || undefined, undefined, undefined, undefined, undefined, base + i);
     });
-    indexLanes(this.lanes, base, records);
+    indexLanes(this.lanes, appendedOf(base, records));
     this.schedulePump();
   }
 
@@ -402,8 +404,8 @@ export class Shard {
   private recordDeliveries(packed: PackedDeliveries, nowMs: number): void {
     const meta = packed.meta;
     for (let i = 0; i < packed.count; i++) {
-      const m = i * 4;
-      this.trail.add('delivered', meta[m]!, nowMs, packed.subscriptions[meta[m + 2]!]!, packed.consumers[meta[m + 3]!]!, meta[m + 1]!);
+      const m = i * META_FIELDS;
+      this.trail.add('delivered', meta[m]!, nowMs, packed.names[meta[m + 2]!]!, packed.names[meta[m + 3]!]!, meta[m + 1]!);
     }
   }
 

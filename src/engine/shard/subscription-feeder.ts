@@ -1,7 +1,7 @@
 import { StorageError, type Log, type LogRecord } from '../../../native-free-storage/index.js';
 import { EngineError } from '../errors.js';
 import { DEFAULT_EVENT_PRIORITY } from '../event.js';
-import { readEventRouting, readEventSchedule, readEventType } from '../event-codec.js';
+import { eventPriorityAt, readEventRoutingAt, TypeNames, type EventRouting } from '../event-decoding.js';
 import type { BodySlab } from './body-slab.js';
 import type { PriorityLanes } from './priority-lanes.js';
 import { decodeScheduleHeader, RecordKind, recordKind } from './record-kind.js';
@@ -27,6 +27,11 @@ const RUN_BYTES = 8 * 1024 * 1024;
  * subscription reads everything in the main scan.
  */
 export class SubscriptionFeeder {
+  /** Types of events read from the log, decoded once per type. */
+  private readonly typeNames = new TypeNames();
+  /** Filled by each event's routing read (reused: one read per event considered). */
+  private readonly routing: EventRouting = { orderingKey: '', recipients: null, expiresAt: 0 };
+
   constructor(
     private readonly log: Log,
     private readonly lanes: PriorityLanes,
@@ -53,28 +58,20 @@ export class SubscriptionFeeder {
     let position = state.laneRead[priority] ?? this.lanes.positionFor(priority, state.startOffset);
     const durable = this.log.durableOffset;
     const entries = this.lanes.read(priority, position, Math.min(room, LANE_READ_MAX)).filter((entry) => entry.mainOffset < durable);
-    const records = this.readEvents(entries.map((entry) => entry.mainOffset).filter((offset) => !this.cached(offset)));
+    const records = this.readEvents(entries.map((entry) => entry.mainOffset).filter((offset) => this.tail.slotOf(offset) < 0));
     for (const entry of entries) {
       if (room === 0) break;
       position = entry.position + 1;
       const key = laneKey(priority, entry.position);
       if (state.done.has(key)) continue;
-      const cached = this.cached(entry.mainOffset);
-      const taken = cached
-        ? this.consider(state, entry.mainOffset, cached.attributes, cached.body, cached.type, rank, entry.position, key)
-        : this.considerRecord(state, records.get(entry.mainOffset), rank, entry.position, key);
+      const slot = this.tail.slotOf(entry.mainOffset);
+      const taken =
+        slot >= 0
+          ? this.considerCached(state, entry.mainOffset, slot, rank, entry.position, key)
+          : this.considerRecord(state, records.get(entry.mainOffset), rank, entry.position, key);
       if (taken) room--;
     }
     state.laneRead[priority] = position;
-  }
-
-  private considerRecord(state: SubscriptionState, record: LogRecord | undefined, rank: number, lanePos: number, key: number): boolean {
-    return record !== undefined && this.consider(state, record.offset, record.attributes, record.body, null, rank, lanePos, key);
-  }
-
-  private cached(offset: number) {
-    const cached = this.tail.at(this.tail.indexOf(offset));
-    return cached && cached.offset === offset ? cached : null;
   }
 
   /**
@@ -124,57 +121,107 @@ export class SubscriptionFeeder {
           return false;
         }
         budget--;
-        this.consider(state, record.offset, record.attributes, record.body, null);
+        this.considerRecord(state, record);
       }
       state.readOffset = nextOffset;
       if (records.length === 0) break;
+      // Caught up with what the tail cache holds: continue from it.
+      if (this.tail.slotOf(nextOffset) >= 0) this.fillFromTail(state);
     }
     return false;
   }
 
   /** Feed a subscription at the head from the tail cache (no read, no checksum). */
   private fillFromTail(state: SubscriptionState): void {
-    let i = this.tail.indexOf(state.readOffset);
-    if (i < 0) return;
-    const durable = this.log.durableOffset;
-    for (; i < this.tail.end && state.readRoom > 0; i++) {
-      const cached = this.tail.at(i)!;
-      if (cached.offset >= durable) break;
-      state.readOffset = cached.offset + 1;
-      this.consider(state, cached.offset, cached.attributes, cached.body, cached.type);
+    const end = Math.min(this.tail.endOffset, this.log.durableOffset);
+    for (let offset = state.readOffset; offset < end && state.readRoom > 0; offset++) {
+      const slot = this.tail.slotOf(offset);
+      if (slot < 0) return;
+      state.readOffset = offset + 1;
+      this.considerCached(state, offset, slot);
     }
+  }
+
+  private considerRecord(state: SubscriptionState, record: LogRecord | undefined, rank = MAIN_RANK, lanePos = -1, doneKey = record?.offset ?? -1): boolean {
+    if (record === undefined) return false;
+    const body = record.body;
+    return this.consider(state, record.offset, record.attributes, body, 0, body.length, record.stream, null, null, true, DEFAULT_EVENT_PRIORITY, 0, rank, lanePos, doneKey);
+  }
+
+  private considerCached(state: SubscriptionState, offset: number, slot: number, rank = MAIN_RANK, lanePos = -1, doneKey = offset): boolean {
+    const tail = this.tail;
+    return this.consider(
+      state,
+      offset,
+      tail.attributes(slot),
+      tail.buffer(slot),
+      tail.start(slot),
+      tail.end(slot),
+      0,
+      tail.type(slot),
+      tail.sender(slot),
+      tail.mustParse(slot),
+      tail.priority(slot),
+      tail.expiresAt(slot),
+      rank,
+      lanePos,
+      doneKey,
+    );
   }
 
   /**
    * Offer one record to the subscription if it is an event it wants; `lanePos` >= 0 when it was
-   * found through a lane. Returns whether it was taken.
+   * found through a lane. Its body is bytes [start, end) of `bytes`. What the tail cache knows of
+   * it comes along (`type`, `sender`, `priority`, `expiresAt`); a record read from the log has
+   * `type` null (looked up by its `stream`) and `mustParse` set: its routing is read from the body.
+   * Returns whether it was taken.
    */
   private consider(
     state: SubscriptionState,
     offset: number,
     attributes: number,
-    body: Uint8Array,
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+    stream: number,
     type: string | null,
-    rank = MAIN_RANK,
-    lanePos = -1,
-    doneKey = offset,
+    sender: string | null,
+    mustParse: boolean,
+    priority: number,
+    expiresAt: number,
+    rank: number,
+    lanePos: number,
+    doneKey: number,
   ): boolean {
-    let event = body;
+    let eventType = type;
+    let eventStart = start;
+    let parse = mustParse;
     if (attributes !== RecordKind.EVENT) {
       const kind = recordKind(attributes);
       if (kind !== RecordKind.FIRED) return false;
-      const header = decodeScheduleHeader(body);
+      const header = decodeScheduleHeader(bytes.subarray(start, end));
       if (header.subscription !== '' && header.subscription !== state.spec.key) return false;
-      event = body.subarray(header.bodyStart);
-      type = null;
+      eventStart = start + header.bodyStart;
+      parse = true;
     }
-    const eventType = type ?? readEventType(event);
+    eventType ??= this.typeNames.typeAt(bytes, eventStart, end, stream);
     if (!state.matchesType(eventType)) return false;
-    if (lanePos < 0 && state.usesLanes && readEventSchedule(event).priority !== DEFAULT_EVENT_PRIORITY) return false;
-    const { orderingKey, recipients, expiresAt } = readEventRouting(event);
+    if (lanePos < 0 && state.usesLanes && (parse ? eventPriorityAt(bytes, eventStart, end) : priority) !== DEFAULT_EVENT_PRIORITY) return false;
+    let orderingKey = eventType;
+    let recipients: readonly string[] | null = null;
+    let expiry = expiresAt;
+    if (parse) {
+      const routing = this.routing;
+      readEventRoutingAt(bytes, eventStart, end, eventType, routing);
+      orderingKey = routing.orderingKey;
+      recipients = routing.recipients;
+      expiry = routing.expiresAt;
+    }
     if (!state.wants(offset, orderingKey, recipients, doneKey)) return false;
-    // A copy: a view would pin the whole read buffer while the event waits.
-    state.offer(offset, orderingKey, this.slab.copy(event), expiresAt, rank, lanePos, doneKey, eventType);
+    // A copy: a view would pin the whole read buffer (or publish batch) while the event waits.
+    const slab = this.slab;
+    const at = slab.copy(bytes, eventStart, end);
+    state.offer(offset, orderingKey, slab.lastBuffer, at, at + end - eventStart, expiry, rank, lanePos, doneKey, eventType, sender);
     return true;
   }
 }

@@ -185,8 +185,37 @@ export class SubscriptionState {
    * way and their sources rewind to read them again. `type` defaults to the key, which is the type
    * of an event without a key of its own.
    */
-  offer(offset: number, key: string, body: Uint8Array, expiresAt = 0, rank = MAIN_RANK, lanePos = -1, doneKey = offset, type = key): void {
-    const item: PendingEvent = { offset, rank, lanePos, doneKey, key, type, body, attempt: 0, state: 'ready', consumer: null, dueAt: 0, replayed: false, expiresAt };
+  offer(
+    offset: number,
+    key: string,
+    body: Uint8Array,
+    bodyStart: number,
+    bodyEnd: number,
+    expiresAt = 0,
+    rank = MAIN_RANK,
+    lanePos = -1,
+    doneKey = offset,
+    type = key,
+    sender: string | null = null,
+  ): void {
+    const item: PendingEvent = {
+      offset,
+      rank,
+      lanePos,
+      doneKey,
+      key,
+      type,
+      body,
+      bodyStart,
+      bodyEnd,
+      sender,
+      attempt: 0,
+      state: 'ready',
+      consumer: null,
+      dueAt: 0,
+      replayed: false,
+      expiresAt,
+    };
     if (this.ready.count >= this.spec.maxInFlight) {
       for (const evicted of this.ready.evictAbove(rank, this.ready.count - this.spec.maxInFlight + 1)) {
         this.pending.delete(evicted.offset);
@@ -312,10 +341,27 @@ export class SubscriptionState {
    * Put a dead letter back (a replay): delivered again before new events, attempts counted afresh.
    * Returns false when it is already pending. `type` defaults to the key, as in `offer`.
    */
-  replay(offset: number, key: string, body: Uint8Array, type = key): boolean {
+  replay(offset: number, key: string, body: Uint8Array, bodyStart: number, bodyEnd: number, type = key): boolean {
     if (this.pending.has(offset)) return false;
     // A replay is an operator's decision: it is delivered even if the event's ttl has passed.
-    const item: PendingEvent = { offset, rank: MAIN_RANK, lanePos: -1, doneKey: offset, key, type, body, attempt: 0, state: 'waiting', consumer: null, dueAt: 0, replayed: true, expiresAt: 0 };
+    const item: PendingEvent = {
+      offset,
+      rank: MAIN_RANK,
+      lanePos: -1,
+      doneKey: offset,
+      key,
+      type,
+      body,
+      bodyStart,
+      bodyEnd,
+      sender: null,
+      attempt: 0,
+      state: 'waiting',
+      consumer: null,
+      dueAt: 0,
+      replayed: true,
+      expiresAt: 0,
+    };
     this.pending.set(offset, item);
     this.outstanding++;
     this.done.delete(offset);
@@ -419,7 +465,7 @@ export class SubscriptionState {
     item.dueAt = nowMs + this.spec.ackTimeoutMs;
     consumer.inflight++;
     this.counters?.delivered(item.type, item.attempt);
-    out.push(this.spec.key, consumer.id, item.offset, item.attempt, item.body);
+    out.push(this.spec.key, consumer.id, item.offset, item.attempt, item.body, item.bodyStart, item.bodyEnd, item.type, item.sender);
   }
 
   private release(item: PendingEvent): void {

@@ -1,7 +1,7 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { PackedDeliveries } from '../../../src/engine/delivery-batch.js';
+import { META_FIELDS, type PackedDeliveries } from '../../../src/engine/delivery-batch.js';
 import type { ShardConfig } from '../../../src/engine/shard-messages.js';
 import { Shard } from '../../../src/engine/shard/shard.js';
 import { resolveSubscriptionSpec } from '../../../src/engine/subscription-spec.js';
@@ -34,7 +34,6 @@ const BATCH = 1_000;
 const PUBLISH_PIPELINE = 8;
 const SAMPLES = 20;
 const HEAP_BOUND_BYTES = 64 * 1024 * 1024;
-const META_FIELDS = 4;
 
 describe('draining a backlog', () => {
   it(`acks ${EVENTS} stored events with a bounded heap`, async () => {
@@ -71,7 +70,7 @@ describe('draining a backlog', () => {
         else delivered++;
         seen[offset] = 1;
       }
-      shard.settle({ acks: [{ subscription: packed.subscriptions[0]!, offsets }], nacks: [], discards: [], defers: [] });
+      shard.settle({ acks: [{ subscription: packed.names[packed.meta[2]!]!, offsets }], nacks: [], discards: [], defers: [] });
       if (delivered >= nextSampleAt) {
         nextSampleAt += EVENTS / SAMPLES;
         gc();

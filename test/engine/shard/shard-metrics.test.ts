@@ -86,10 +86,10 @@ describe('subscription state counting into ShardMetrics', () => {
     state.attach('c1', 100);
     const now = 1_000_000;
     // Keyed events: the type is not the ordering key.
-    state.offer(0, 'key-0', Uint8Array.of(0), 0, undefined, undefined, undefined, 't/acked');
-    state.offer(1, 'key-1', Uint8Array.of(1), 0, undefined, undefined, undefined, 't/nacked');
-    state.offer(2, 'key-2', Uint8Array.of(2), 0, undefined, undefined, undefined, 't/discarded');
-    state.offer(3, 'key-3', Uint8Array.of(3), now - 1, undefined, undefined, undefined, 't/expired');
+    state.offer(0, 'key-0', Uint8Array.of(0), 0, 1, 0, undefined, undefined, undefined, 't/acked');
+    state.offer(1, 'key-1', Uint8Array.of(1), 0, 1, 0, undefined, undefined, undefined, 't/nacked');
+    state.offer(2, 'key-2', Uint8Array.of(2), 0, 1, 0, undefined, undefined, undefined, 't/discarded');
+    state.offer(3, 'key-3', Uint8Array.of(3), 0, 1, now - 1, undefined, undefined, undefined, 't/expired');
     state.readOffset = 4;
     const out = new DeliveryPacker();
 
@@ -117,8 +117,8 @@ describe('subscription state counting into ShardMetrics', () => {
     const spec = resolveSubscriptionSpec('svc', { name: 'sub', pattern: 't/**' });
     const state = new SubscriptionState(spec, 0, new OffsetRangeSet(), 0, {}, metrics);
     state.attach('c1', 100);
-    state.offer(0, 't/d', Uint8Array.of(0));
-    state.offer(1, 't/d', Uint8Array.of(1));
+    state.offer(0, 't/d', Uint8Array.of(0), 0, 1);
+    state.offer(1, 't/d', Uint8Array.of(1), 0, 1);
     state.readOffset = 2;
     state.dispatch(1_000, new DeliveryPacker());
     expect(state.defer([0, 1])).toEqual([0, 1]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DeliveryPacker } from '../../../src/engine/delivery-batch.js';
+import { DeliveryPacker, META_FIELDS } from '../../../src/engine/delivery-batch.js';
 import { OffsetRangeSet } from '../../../src/engine/shard/offset-range-set.js';
 import { SubscriptionState } from '../../../src/engine/shard/subscription-state.js';
 import { resolveSubscriptionSpec, type SubscriptionOptions } from '../../../src/engine/subscription-spec.js';
@@ -21,7 +21,7 @@ function stateWith(options: Partial<SubscriptionOptions> = {}, readOffset = 0): 
 /** Offer events at consecutive offsets from the current read offset, as the shard's fill does. */
 function offer(state: SubscriptionState, keys: readonly string[]): void {
   for (const key of keys) {
-    state.offer(state.readOffset, key, Uint8Array.of(state.readOffset & 0xff));
+    state.offer(state.readOffset, key, Uint8Array.of(state.readOffset & 0xff), 0, 1);
     state.readOffset++;
   }
 }
@@ -33,8 +33,8 @@ function dispatch(state: SubscriptionState, now = T0): { sent: Sent[]; dead: num
   const { packed } = packer.take();
   const sent: Sent[] = [];
   for (let i = 0; i < packed.count; i++) {
-    const m = i * 4;
-    sent.push({ offset: packed.meta[m]!, attempt: packed.meta[m + 1]!, consumer: packed.consumers[packed.meta[m + 3]!]! });
+    const m = i * META_FIELDS;
+    sent.push({ offset: packed.meta[m]!, attempt: packed.meta[m + 1]!, consumer: packed.names[packed.meta[m + 3]!]! });
   }
   return { sent, dead };
 }
