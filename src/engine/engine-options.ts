@@ -1,3 +1,4 @@
+import { EngineError } from './errors.js';
 import os from 'node:os';
 import type { FsyncPolicy } from '../../native-free-storage/index.js';
 import { DEFAULT_EVENT_LIMITS } from './event.js';
@@ -59,7 +60,7 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_EVENT_LIMITS.maxPayloadBytes,
     maxScheduleMs: options.maxScheduleMs ?? DEFAULT_EVENT_LIMITS.maxScheduleMs,
     publishWindow: options.publishWindow ?? 1000,
-    maxPublishBatch: options.maxPublishBatch ?? 1000,
+    maxPublishBatch: publishBatchOption(options.maxPublishBatch ?? 1000),
     trail: options.trail ?? true,
     trailRetentionBytes: options.trailRetentionBytes ?? 1024 * 1024 * 1024,
     retentionMs: options.retentionMs ?? null,
@@ -68,4 +69,14 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     workBoard: options.workBoard ?? null,
     compaction: validateCompactionSettings(options.compaction ?? {}),
   };
+}
+
+/** Events per publish batch at most: its producers and types are indexed by u16. */
+const MAX_PUBLISH_BATCH = 0xffff;
+
+function publishBatchOption(value: number): number {
+  if (!Number.isInteger(value) || value < 1 || value > MAX_PUBLISH_BATCH) {
+    throw new EngineError('INVALID_ARGUMENT', `maxPublishBatch must be an integer from 1 to ${MAX_PUBLISH_BATCH}, got ${value}`, { field: 'maxPublishBatch' });
+  }
+  return value;
 }

@@ -6,7 +6,7 @@ import type { Receipt } from './delivery.js';
 import type { ResolvedEngineOptions } from './engine-options.js';
 import { EngineError } from './errors.js';
 import { DEFAULT_EVENT_LIMITS, DEFAULT_EVENT_PRIORITY, validatePublishInput, type EventLimits, type ValidatedPublishInput } from './event.js';
-import { encodeEventBody, eventStreamTag } from './event-codec.js';
+import { encodeEventBodyInto, eventStreamTag } from './event-codec.js';
 import { newEventId } from './event-id.js';
 import type { OutcomeSink, PublishBatcher } from './publish-batcher.js';
 import { PublishWaiter, receiptOf, scheduledTime, type PendingPublish } from './publish-waiter.js';
@@ -111,9 +111,9 @@ export class EventIntake {
     const priority = event.priority ?? DEFAULT_EVENT_PRIORITY;
     const deliverAt = scheduledTime(event, now);
     const expiresAt = event.ttlMs === undefined ? 0 : now + event.ttlMs;
-    let body: Buffer;
+    let bodyLength: number;
     try {
-      body = encodeEventBody(
+      bodyLength = encodeEventBodyInto(
         {
           id,
           type,
@@ -128,7 +128,7 @@ export class EventIntake {
           deliverAt,
           expiresAt,
         },
-        publisher.allocate,
+        publisher,
       );
     } catch (error) {
       return error instanceof EngineError ? error : new EngineError('INTERNAL', String(error));
@@ -141,7 +141,7 @@ export class EventIntake {
       (event.signature !== undefined ? PublishFlag.SIGNED : 0) |
       (event.key !== undefined ? PublishFlag.KEY : 0) |
       (event.recipients !== undefined ? PublishFlag.RECIPIENTS : 0);
-    publisher.add(producer, body.length, type, id, now, flags, stream, priority, deliverAt, expiresAt, sink, index);
+    publisher.add(producer, bodyLength, type, id, now, flags, stream, priority, deliverAt, expiresAt, sink, index);
     return pending;
   }
 }

@@ -1,6 +1,6 @@
 import { EngineError } from './errors.js';
-import type { BodyAllocator } from './event-codec.js';
-import type { ProducerIdentity, PublishResult } from './shard-messages.js';
+import type { BodyTarget } from './event-codec.js';
+import { PublishFlag, type ProducerIdentity, type PublishResult } from './shard-messages.js';
 import type { ShardPool } from './shard-pool.js';
 
 /**
@@ -20,6 +20,8 @@ export interface OutcomeSink {
  */
 const MIN_BATCH_BYTES = 4 * 1024;
 const MAX_INITIAL_BATCH_BYTES = 1024 * 1024;
+/** Events per batch at most: producers and types of a batch are indexed by u16. */
+const MAX_BATCH = 0xffff;
 
 /**
  * Gathers one shard's publishes into batches: everything published to the shard in the same turn
@@ -27,7 +29,7 @@ const MAX_INITIAL_BATCH_BYTES = 1024 * 1024;
  * its encoded bodies packed into one transferred buffer. Events are encoded straight into that
  * buffer as they arrive.
  */
-export class PublishBatcher {
+export class PublishBatcher implements BodyTarget {
   private bodies: Buffer = Buffer.allocUnsafeSlow(MIN_BATCH_BYTES);
   private used = 0;
   private count = 0;
@@ -40,7 +42,9 @@ export class PublishBatcher {
   private deliverAts: Float64Array;
   private expiresAts: Float64Array;
   private types: string[] = [];
-  private ids: string[] = [];
+  private readonly typeIndex = new Map<string, number>();
+  private typeOf: Uint16Array;
+  private producerIds: string[] = [];
   private producers: ProducerIdentity[] = [];
   private producerIndex = new Map<string, number>();
   /** The producer of the last event added, and its index in `producers` (producers publish in runs). */
@@ -55,7 +59,9 @@ export class PublishBatcher {
     private readonly shard: number,
     private readonly maxBatch: number,
   ) {
+    if (!(maxBatch >= 1 && maxBatch <= MAX_BATCH)) throw new RangeError(`maxBatch must be 1 to ${MAX_BATCH}, got ${maxBatch}`);
     this.ends = new Uint32Array(maxBatch);
+    this.typeOf = new Uint16Array(maxBatch);
     this.flags = new Uint8Array(maxBatch);
     this.producerOf = new Uint16Array(maxBatch);
     this.times = new Float64Array(maxBatch);
@@ -65,18 +71,23 @@ export class PublishBatcher {
     this.expiresAts = new Float64Array(maxBatch);
   }
 
-  /** Room for the next event's body at the end of the batch buffer (encode it there, then `add`). */
-  readonly allocate: BodyAllocator = (size) => {
+  /** The buffer bodies are encoded into (BodyTarget): the batch being gathered. */
+  get buffer(): Buffer {
+    return this.bodies;
+  }
+
+  /** Room for the next event's body at the end of the batch (encode it there, then `add`). */
+  reserve(size: number): number {
     if (this.used + size > this.bodies.length) {
       const grown = Buffer.allocUnsafeSlow(Math.max(this.bodies.length * 2, this.used + size));
       this.bodies.copy(grown, 0, 0, this.used);
       this.bodies = grown;
     }
-    return { buffer: this.bodies, offset: this.used };
-  };
+    return this.used;
+  }
 
   /**
-   * Queue the event whose body was just encoded at `allocate`'s position. `flags` are its
+   * Queue the event whose body was just encoded at `reserve`'s position. `flags` are its
    * PublishFlag bits; stream, priority, deliverAt and expiresAt are as in its body.
    */
   add(
@@ -97,8 +108,14 @@ export class PublishBatcher {
     this.times[i] = publishedAt;
     this.used += bodyLength;
     this.ends[i] = this.used;
-    this.types.push(type);
-    this.ids.push(id);
+    let typeIndex = this.typeIndex.get(type);
+    if (typeIndex === undefined) {
+      typeIndex = this.types.length;
+      this.types.push(type);
+      this.typeIndex.set(type, typeIndex);
+    }
+    this.typeOf[i] = typeIndex;
+    if (flags & PublishFlag.PRODUCER_ID) this.producerIds.push(id);
     this.flags[i] = flags;
     this.streams[i] = stream;
     this.priorities[i] = priority;
@@ -136,7 +153,8 @@ export class PublishBatcher {
       bodies: new Uint8Array(transferred, this.bodies.byteOffset, this.used),
       ends: this.ends.slice(0, count),
       types: this.types,
-      ids: this.ids,
+      typeOf: this.typeOf.slice(0, count),
+      producerIds: this.producerIds,
       times: this.times.slice(0, count),
       flags: this.flags.slice(0, count),
       streams: this.streams.slice(0, count),
@@ -150,7 +168,8 @@ export class PublishBatcher {
     this.used = 0;
     this.count = 0;
     this.types = [];
-    this.ids = [];
+    this.typeIndex.clear();
+    this.producerIds = [];
     this.producers = [];
     this.producerIndex = new Map();
     this.lastProducer = null;

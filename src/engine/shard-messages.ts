@@ -75,8 +75,11 @@ export interface EncodedPublishBatch {
   bodies: Uint8Array;
   /** End of each body in `bodies`. */
   ends: Uint32Array;
+  /** The event types of this batch, each once; `typeOf[i]` indexes the type of event i. */
   types: string[];
-  ids: string[];
+  typeOf: Uint16Array;
+  /** The ids the producers chose (events flagged PRODUCER_ID), in batch order; engine-assigned ids stay in the bodies. */
+  producerIds: string[];
   /** Each event's publishedAt: the record's timestamp, so seeking by time matches what consumers see. */
   times: Float64Array;
   /** PublishFlag bits of each event. */

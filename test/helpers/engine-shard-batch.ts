@@ -14,7 +14,6 @@ export function producerIdentity(id: string): ProducerIdentity {
 export function encodePublishBatch(producer: ProducerIdentity, events: ReadonlyArray<{ type: string; payload: Uint8Array; key?: string }>): EncodedPublishBatch {
   const now = Date.now();
   const bodies: Uint8Array[] = [];
-  const ids: string[] = [];
   let bytes = 0;
   for (const { type, payload, key } of events) {
     const event: StoredEvent = {
@@ -33,7 +32,6 @@ export function encodePublishBatch(producer: ProducerIdentity, events: ReadonlyA
     };
     const body = encodeEventBody(event);
     bodies.push(body);
-    ids.push(event.id);
     bytes += body.length;
   }
   const all = new Uint8Array(bytes);
@@ -49,8 +47,9 @@ export function encodePublishBatch(producer: ProducerIdentity, events: ReadonlyA
     producerOf: new Uint16Array(events.length),
     bodies: all,
     ends,
-    types: events.map((e) => e.type),
-    ids,
+    types: [...new Set(events.map((e) => e.type))],
+    typeOf: new Uint16Array(events.map((e) => [...new Set(events.map((x) => x.type))].indexOf(e.type))),
+    producerIds: [],
     times: new Float64Array(events.length).fill(now),
     flags: new Uint8Array(events.map((e) => (e.key === undefined ? 0 : PublishFlag.KEY))),
     streams: new Uint32Array(events.map((e) => eventStreamTag(e.type))),

@@ -66,7 +66,7 @@ export class ShardPublisher {
    */
   async publish(batch: EncodedPublishBatch): Promise<PublishResult> {
     const now = Date.now();
-    const count = batch.types.length;
+    const count = batch.typeOf.length;
     const result: PublishResult = { offsets: new Float64Array(count).fill(Number.NaN), duplicate: new Uint8Array(count), errors: [] };
     const waits: Array<Promise<void>> = [];
     // Accepted events, in append order: `accepted[j]` is the batch index of the j-th.
@@ -79,13 +79,19 @@ export class ShardPublisher {
     const base = this.log.nextOffset;
     let settleDurable!: (durable: boolean) => void;
     const durable = new Promise<boolean>((resolve) => (settleDurable = resolve));
-    const { ends, flags, types, ids } = batch;
+    const { ends, flags, types, typeOf, producerIds } = batch;
+    /** Batch index -> the id its producer chose (dedup, and undoing it). */
+    const chosenIds = producerIds.length > 0 ? new Map<number, string>() : null;
+    let nextChosen = 0;
     for (let i = 0; i < count; i++) {
       const start = i === 0 ? 0 : ends[i - 1]!;
       starts[i] = start;
       const flag = flags[i]!;
+      const type = types[typeOf[i]!]!;
       if (flag & PublishFlag.PRODUCER_ID) {
-        const original = this.dedup.get(types[i]!, ids[i]!, now);
+        const id = producerIds[nextChosen++]!;
+        chosenIds!.set(i, id);
+        const original = this.dedup.get(type, id, now);
         if (original) {
           waits.push(this.settleDuplicate(result, i, original.receipt.offset, original.durable));
           continue;
@@ -102,7 +108,7 @@ export class ShardPublisher {
         }
       }
       // Engine-assigned ids are new by construction: only producer ids need remembering.
-      if (flag & PublishFlag.PRODUCER_ID) this.dedup.add({ id: ids[i]!, type: types[i]!, offset: base + stored, shard: this.id, duplicate: true }, now, durable);
+      if (flag & PublishFlag.PRODUCER_ID) this.dedup.add({ id: chosenIds!.get(i)!, type, offset: base + stored, shard: this.id, duplicate: true }, now, durable);
       attributes[stored] = batch.deliverAts[i]! > 0 ? RecordKind.SCHEDULED : RecordKind.EVENT;
       accepted[stored++] = i;
     }
@@ -129,7 +135,7 @@ export class ShardPublisher {
           // Views of the transferred batch buffer: the cache's byte bound bounds what it pins.
           this.tail.add(
             base + j,
-            types[i]!,
+            types[typeOf[i]!]!,
             batch.producers[batch.producerOf[i]!]!.id,
             batch.bodies,
             starts[i]!,
@@ -146,7 +152,7 @@ export class ShardPublisher {
         const error = storageRefusal(cause).toJSON();
         for (let j = 0; j < stored; j++) {
           const i = accepted[j]!;
-          if (flags[i]! & PublishFlag.PRODUCER_ID) this.dedup.remove(types[i]!, ids[i]!);
+          if (flags[i]! & PublishFlag.PRODUCER_ID) this.dedup.remove(types[typeOf[i]!]!, chosenIds!.get(i)!);
           result.errors.push([i, error]);
         }
       }

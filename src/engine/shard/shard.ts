@@ -226,9 +226,11 @@ export class Shard {
     this.assertOpen();
     const result = await this.publisher.publish(batch);
     // Stored: an offset and not a duplicate's (refused events have none).
-    for (let i = 0; i < batch.types.length; i++) {
-      if (!Number.isNaN(result.offsets[i]!) && result.duplicate[i] === 0) this.metrics.published(batch.types[i]!);
+    const published = new Uint32Array(batch.types.length);
+    for (let i = 0; i < batch.typeOf.length; i++) {
+      if (!Number.isNaN(result.offsets[i]!) && result.duplicate[i] === 0) published[batch.typeOf[i]!]!++;
     }
+    batch.types.forEach((type, t) => published[t]! > 0 && this.metrics.published(type, published[t]!));
     return result;
   }
 
