@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import { performance } from 'node:perf_hooks';
 import { ClientActivity } from './client-activity.js';
 import { LatencyRecorder, type LatencySnapshot } from '../observability/latency-recorder.js';
 import { WorkBoard } from '../observability/work-progress.js';
@@ -8,8 +7,8 @@ import { CompactionRunner, type CompactionReport } from './compaction/compaction
 import { PendingAckTimes } from '../observability/pending-ack-times.js';
 import { ClientRegistry, type ClientIdentity } from './client-registry.js';
 import { Consumer, type ConsumerControl, type DeliveryHandler } from './consumer.js';
-import type { Delivery, Receipt } from './delivery.js';
-import { unpackDeliveries } from './delivery-batch.js';
+import type { Receipt } from './delivery.js';
+import { DeliveryRouter } from './delivery-router.js';
 import { loadOrCreateMetadata } from './engine-metadata.js';
 import { resolveEngineOptions, type EngineOptions, type ResolvedEngineOptions } from './engine-options.js';
 import { EngineError } from './errors.js';
@@ -19,7 +18,7 @@ import { PublishBatcher } from './publish-batcher.js';
 import { EventIntake } from './event-intake.js';
 import { SettleBatcher } from './settle-batcher.js';
 import { loadRetention, saveRetention, validateRetention, type EventRetention } from './event-retention.js';
-import type { DeadLetterView, DeliveryMessage, OpenResult, ShardConfig, ShardStats, TrailResult } from './shard-messages.js';
+import type { DeadLetterView, OpenResult, ShardConfig, ShardStats, TrailResult } from './shard-messages.js';
 import type { TrailEntry } from './shard/trail-log.js';
 import { ShardPool, type ShardTaskBody } from './shard-pool.js';
 import { resolveSubscriptionSpec, type StartPosition, type SubscriptionOptions } from './subscription-spec.js';
@@ -61,6 +60,8 @@ export class Engine {
   private readonly intake: EventIntake;
   private readonly settlers: SettleBatcher[] = [];
   private readonly consumers = new Map<string, Consumer>();
+  /** Hands the shards' deliveries to their live consumers. */
+  private readonly router: DeliveryRouter;
   /** Per-client publish and delivery counts and rates (for operators). */
   readonly activity = new ClientActivity();
   private readonly shardConfig: ShardConfig;
@@ -90,13 +91,14 @@ export class Engine {
       workers: options.workers,
       shards: options.shards,
       config: this.shardConfig,
-      onDeliveries: (message) => this.route(message),
+      onDeliveries: (message) => this.router.route(message),
       onWorkerLog: (shard, level, message) => this.log(level === 'error' ? 'error' : 'warn', message, { shard }),
       onWorkProgress: (progress) => this.work.update(progress),
       onShardOpening: (shard) => this.work.abandonShard(shard, 'the shard is opened again'),
       onShardReopened: (shard) => this.reattach(shard),
       onShardReopenFailed: (shard, error) => this.log('error', 'shard could not be reopened after its worker died', { shard, error }),
     });
+    this.router = new DeliveryRouter(this.consumers, this.latency, this.activity, (message, fields) => this.log('error', message, fields));
     this.compaction = new CompactionRunner(this.pool, options.shards, () => this.compactionConfig, this.work, options.logger);
     const publishers: PublishBatcher[] = [];
     for (let shard = 0; shard < options.shards; shard++) {
@@ -330,38 +332,6 @@ export class Engine {
     this.log('warn', 'shard reopened in a new worker after its worker died', { shard });
     for (const consumer of this.consumers.values()) {
       this.attach(shard, consumer).catch((error) => this.log('error', 'consumer could not re-attach', { shard, consumer: consumer.id, error }));
-    }
-  }
-
-  private route(message: DeliveryMessage): void {
-    let byConsumer: Map<string, Delivery[]> | null = null;
-    for (const delivery of unpackDeliveries(message.packed, message.shard)) {
-      byConsumer ??= new Map();
-      let list = byConsumer.get(delivery.consumer);
-      if (!list) {
-        list = [];
-        byConsumer.set(delivery.consumer, list);
-      }
-      list.push(delivery);
-    }
-    if (!byConsumer) return;
-    const now = performance.now();
-    const wallNow = Date.now();
-    for (const [id, deliveries] of byConsumer) {
-      const consumer = this.consumers.get(id);
-      // A consumer that just closed: its detach makes the shard redeliver these elsewhere.
-      if (!consumer) continue;
-      for (const delivery of deliveries) {
-        // Scheduled events would measure their schedule (see LATENCY_STAGES).
-        if (delivery.attempt === 1 && delivery.event.deliverAt === 0) this.latency.record('publish_to_first_delivery', (wallNow - delivery.event.publishedAt) * 1000);
-      }
-      consumer.ackTimes.handed(deliveries, now);
-      this.activity.delivered(consumer.client, deliveries.length, Date.now());
-      try {
-        consumer.handler(deliveries, consumer);
-      } catch (error) {
-        this.log('error', 'delivery handler threw; its deliveries will be redelivered after the ack timeout', { consumer: id, error });
-      }
     }
   }
 

@@ -47,33 +47,56 @@ export interface BodyTarget {
   readonly buffer: Buffer;
 }
 
+/** The fields of an event a body holds besides those passed beside them (id, sender, times, priority). */
+export interface EventFields {
+  type: string;
+  payload: Uint8Array;
+  headers?: Readonly<Record<string, string>> | undefined;
+  key?: string | null | undefined;
+  recipients?: readonly string[] | null | undefined;
+  signature?: Uint8Array | null | undefined;
+}
+
 /**
  * Encode `event` into a buffer of its own. Returns the encoded bytes.
  */
 export function encodeEventBody(event: StoredEvent): Buffer {
   const target = { buffer: Buffer.alloc(0), reserve: (size: number) => ((target.buffer = Buffer.allocUnsafe(size)), 0) };
-  const size = encodeEventBodyInto(event, target);
+  const size = encodeEventBodyInto(target, event, event.id, event.sender, event.publishedAt, event.priority, event.deliverAt, event.expiresAt);
   return target.buffer.length === size ? target.buffer : target.buffer.subarray(0, size);
 }
 
 /**
- * Encode `event` straight into `target` (a batch being assembled), saving an allocation and a copy
- * per event. Returns the body's size; it starts where `target.reserve` said.
+ * Encode an event straight into `target` (a batch being assembled), saving an allocation and a copy
+ * per event: `fields` (a validated publish input, say) with the engine-set fields beside them, so no
+ * event object is built for it. Returns the body's size; it starts where `target.reserve` said.
  */
-export function encodeEventBodyInto(event: StoredEvent, target: BodyTarget): number {
-  const { type, id, sender, key, headers, recipients, signature, payload } = event;
+export function encodeEventBodyInto(
+  target: BodyTarget,
+  fields: EventFields,
+  id: string,
+  sender: string,
+  publishedAt: number,
+  priority: number,
+  deliverAt: number,
+  expiresAt: number,
+): number {
+  const { type, payload } = fields;
+  const headers = fields.headers;
+  const key = fields.key ?? null;
+  const recipients = fields.recipients ?? null;
+  const signature = fields.signature ?? null;
   const typeBytes = utf8Length(type);
   if (typeBytes === 0 || typeBytes > U8_MAX) throw unencodable('type', `type must be 1-${U8_MAX} bytes, got ${typeBytes}`);
   const idLength = id.length;
   if (idLength === 0 || idLength > U8_MAX) throw unencodable('id', `id must be 1-${U8_MAX} characters, got ${idLength}`);
   if (utf8Length(id) !== idLength) throw unencodable('id', 'id must be ASCII');
-  const priority = event.priority;
   if (!Number.isInteger(priority) || priority < 0 || priority > MAX_EVENT_PRIORITY) {
     throw unencodable('priority', `priority must be an integer 0-${MAX_EVENT_PRIORITY}, got ${priority}`);
   }
-  checkTime('publishedAt', event.publishedAt);
-  checkTime('deliverAt', event.deliverAt);
-  checkTime('expiresAt', event.expiresAt);
+  checkTime('publishedAt', publishedAt);
+  checkTime('deliverAt', deliverAt);
+  checkTime('expiresAt', expiresAt);
   const senderBytes = u16Length('sender', sender);
 
   let size = FIXED_BYTES + typeBytes + idLength + senderBytes + payload.byteLength;
@@ -117,9 +140,9 @@ export function encodeEventBodyInto(event: StoredEvent, target: BodyTarget): num
   p = writeString(out, p, id);
   out[p++] = priority;
   out[p++] = flags;
-  p = writeU64(out, p, event.publishedAt);
-  p = writeU64(out, p, event.deliverAt);
-  p = writeU64(out, p, event.expiresAt);
+  p = writeU64(out, p, publishedAt);
+  p = writeU64(out, p, deliverAt);
+  p = writeU64(out, p, expiresAt);
   p = writeU16String(out, p, sender, senderBytes);
   if (key !== null) p = writeU16String(out, p, key, keyBytes);
   p = writeU16(out, p, headerCount);

@@ -9,7 +9,7 @@ import { DEFAULT_EVENT_LIMITS, DEFAULT_EVENT_PRIORITY, validatePublishInput, typ
 import { encodeEventBodyInto, eventStreamTag } from './event-codec.js';
 import { newEventId } from './event-id.js';
 import type { OutcomeSink, PublishBatcher } from './publish-batcher.js';
-import { PublishWaiter, receiptOf, scheduledTime, type PendingPublish } from './publish-waiter.js';
+import { newPendingPublish, PublishWaiter, receiptOf, scheduledTime, type PendingPublish } from './publish-waiter.js';
 import { PublishFlag, type ProducerIdentity } from './shard-messages.js';
 
 /**
@@ -40,13 +40,12 @@ export class EventIntake {
     for (const publisher of this.publishers) publisher.flush();
   }
 
-  /** Engine.publish: one event, one promise (settled by a PublishWaiter). */
+  /** Engine.publish: one event, one promise (settled by a PublishWaiter, which is also its pending record). */
   publish(clientId: string, input: unknown): Promise<Receipt> {
     return new Promise((resolve, reject) => {
       const waiter = new PublishWaiter(resolve, reject, this.latency);
-      const pending = this.enqueue(clientId, input, waiter, 0);
-      if (pending instanceof EngineError) reject(pending);
-      else waiter.pending = pending;
+      const refused = this.enqueue(clientId, input, waiter, 0, waiter);
+      if (refused) reject(refused);
     });
   }
 
@@ -69,9 +68,10 @@ export class EventIntake {
         },
       };
       for (let i = 0; i < inputs.length; i++) {
-        const pending = this.enqueue(clientId, inputs[i], sink, i);
-        if (pending instanceof EngineError) {
-          results[i] = pending;
+        const pending = newPendingPublish();
+        const refused = this.enqueue(clientId, inputs[i], sink, i, pending);
+        if (refused) {
+          results[i] = refused;
           pendings[i] = null;
           if (--left === 0) resolve(results);
         } else {
@@ -81,8 +81,11 @@ export class EventIntake {
     });
   }
 
-  /** Validate, encode into the shard's batch and queue one event; an error refuses it synchronously. */
-  private enqueue(clientId: string, input: unknown, sink: OutcomeSink, index: number): PendingPublish | EngineError {
+  /**
+   * Validate, encode into the shard's batch and queue one event, noting it in `pending`; an error
+   * refuses it synchronously (returned).
+   */
+  private enqueue(clientId: string, input: unknown, sink: OutcomeSink, index: number, pending: PendingPublish): EngineError | null {
     let producer: ProducerIdentity;
     let event: ValidatedPublishInput;
     try {
@@ -113,35 +116,22 @@ export class EventIntake {
     const expiresAt = event.ttlMs === undefined ? 0 : now + event.ttlMs;
     let bodyLength: number;
     try {
-      bodyLength = encodeEventBodyInto(
-        {
-          id,
-          type,
-          payload: event.payload,
-          headers: event.headers ?? {},
-          key: event.key ?? null,
-          sender: producer.id,
-          publishedAt: now,
-          recipients: event.recipients ?? null,
-          signature: event.signature ?? null,
-          priority,
-          deliverAt,
-          expiresAt,
-        },
-        publisher,
-      );
+      bodyLength = encodeEventBodyInto(publisher, event, id, producer.id, now, priority, deliverAt, expiresAt);
     } catch (error) {
       return error instanceof EngineError ? error : new EngineError('INTERNAL', String(error));
     }
     window.pending++;
     this.activity.published(clientId, 1, now);
-    const pending: PendingPublish = { id, type, shard, window };
+    pending.id = id;
+    pending.type = type;
+    pending.shard = shard;
+    pending.window = window;
     const flags =
       (event.id !== undefined ? PublishFlag.PRODUCER_ID : 0) |
       (event.signature !== undefined ? PublishFlag.SIGNED : 0) |
       (event.key !== undefined ? PublishFlag.KEY : 0) |
       (event.recipients !== undefined ? PublishFlag.RECIPIENTS : 0);
     publisher.add(producer, bodyLength, type, id, now, flags, stream, priority, deliverAt, expiresAt, sink, index);
-    return pending;
+    return null;
   }
 }

@@ -5,7 +5,7 @@ import type { EngineError } from './errors.js';
 import type { ValidatedPublishInput } from './event.js';
 import type { OutcomeSink } from './publish-batcher.js';
 
-/** What the engine remembers of a queued publish until its outcome comes back. */
+/** What the engine remembers of a queued publish until its outcome comes back (filled in when it is queued). */
 export interface PendingPublish {
   id: string;
   type: string;
@@ -14,14 +14,26 @@ export interface PendingPublish {
   window: { pending: number };
 }
 
+/** A record to fill in (publishMany: one per event). */
+export function newPendingPublish(): PendingPublish {
+  return { id: '', type: '', shard: 0, window: NO_WINDOW };
+}
+
+const NO_WINDOW = { pending: 0 };
 
 export function receiptOf(pending: PendingPublish, offset: number, duplicate: boolean): Receipt {
   return { id: pending.id, type: pending.type, offset, shard: pending.shard, duplicate };
 }
 
-/** The promise side of one `publish`: settled once, after enqueue has set `pending`. */
-export class PublishWaiter implements OutcomeSink {
-  pending: PendingPublish | null = null;
+/**
+ * The promise side of one `publish`, settled once, and its pending record (one object per publish
+ * instead of two).
+ */
+export class PublishWaiter implements OutcomeSink, PendingPublish {
+  id = '';
+  type = '';
+  shard = 0;
+  window = NO_WINDOW;
   private readonly startedAt = performance.now();
 
   constructor(
@@ -31,13 +43,12 @@ export class PublishWaiter implements OutcomeSink {
   ) {}
 
   settle(_index: number, offset: number, duplicate: boolean, error: EngineError | null): void {
-    const pending = this.pending!;
-    pending.window.pending--;
+    this.window.pending--;
     if (error) {
       this.reject(error);
     } else {
       this.latency.record('publish_to_durable', (performance.now() - this.startedAt) * 1000);
-      this.resolve(receiptOf(pending, offset, duplicate));
+      this.resolve(receiptOf(this, offset, duplicate));
     }
   }
 }

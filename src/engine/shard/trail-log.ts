@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { pack, unpack } from 'msgpackr';
 import { Log, type FsyncPolicy } from '../../../native-free-storage/index.js';
+import { decodeTrailBatch, encodeTrailBatch, MAX_TRAIL_NAMES } from './trail-batch.js';
 
 /** What happened to an event in a subscription. `published` is read from the event itself. */
 export type TrailKind = 'published' | 'delivered' | 'acked' | 'nacked' | 'discarded' | 'expired' | 'dead-lettered' | 'replayed' | 'deferred' | 'due';
@@ -25,30 +25,6 @@ export interface TrailEntry {
 const KINDS: readonly TrailKind[] = ['published', 'delivered', 'acked', 'nacked', 'discarded', 'expired', 'dead-lettered', 'replayed', 'deferred', 'due'];
 const KIND_CODE = new Map(KINDS.map((kind, code) => [kind, code]));
 
-/**
- * Stored form of a batch of entries: columns of plain numbers (msgpack packs them compactly), not
- * one object per entry (a delivery and an ack per event made per-entry objects the trail's main
- * cost). Strings are interned per batch.
- */
-interface StoredBatch {
-  v: 1;
-  kind: number[];
-  offset: number[];
-  at: number[];
-  /** Index into `names` of the subscription, -1 for none. */
-  subscription: number[];
-  /** Index into `names` of the consumer, -1 for none. */
-  consumer: number[];
-  /** -1 for none. */
-  attempt: number[];
-  names: string[];
-  /** Sparse: entry index -> reason / delay. */
-  reason: Record<number, string>;
-  delay: Record<number, number>;
-  /** Sparse: entry index -> copy offset (absent in batches written before scheduling existed). */
-  copy?: Record<number, number>;
-}
-
 /** Entries buffered at most before they are appended as one record. */
 const MAX_BUFFERED = 4096;
 /** A trail lookup reads at most this many trail records (bounds the cost of one query). */
@@ -57,22 +33,30 @@ const MAX_RECORDS_PER_LOOKUP = 200_000;
 /**
  * The audit trail of a shard: every delivery and settlement of its events, appended in batches (one
  * record per event-loop turn, or per MAX_BUFFERED entries) to a log of its own with the shard's
- * fsync policy, so the hot path pays one small encode per entry and no extra write per event.
- * A lookup scans the trail from the event's publish time on (records are timestamped when written).
+ * fsync policy, so the hot path pays one small write into columns per entry and no write of its
+ * own (format: trail-batch.ts). A lookup scans the trail from the event's publish time on (records
+ * are timestamped when written).
  */
 export class TrailLog {
-  private kinds: number[] = [];
-  private offsets: number[] = [];
-  private times: number[] = [];
-  private subscriptions: number[] = [];
-  private consumers: number[] = [];
-  private attempts: number[] = [];
+  private count = 0;
+  private readonly kinds = new Uint8Array(MAX_BUFFERED);
+  private readonly offsets = new Float64Array(MAX_BUFFERED);
+  private readonly times = new Float64Array(MAX_BUFFERED);
+  private readonly subscriptions = new Int32Array(MAX_BUFFERED);
+  private readonly consumers = new Int32Array(MAX_BUFFERED);
+  private readonly attempts = new Float64Array(MAX_BUFFERED);
   private names: string[] = [];
-  private nameIndex = new Map<string, number>();
-  private reasons: Record<number, string> = {};
-  private delays: Record<number, number> = {};
-  private copies: Record<number, number> = {};
+  private readonly nameIndex = new Map<string, number>();
+  /** The last subscription and consumer interned, with their indexes (entries come in runs of them). */
+  private lastSubscription: string | null = null;
+  private lastSubscriptionIndex = -1;
+  private lastConsumer: string | null = null;
+  private lastConsumerIndex = -1;
+  private reasons = new Map<number, string>();
+  private delays = new Map<number, number>();
+  private copies = new Map<number, number>();
   private scheduled = false;
+  private readonly flushNow = (): void => this.flush();
 
   private constructor(
     private readonly log: Log | null,
@@ -108,51 +92,59 @@ export class TrailLog {
     copyOffset?: number,
   ): void {
     if (!this.log) return;
-    const i = this.kinds.length;
-    this.kinds.push(KIND_CODE.get(kind)!);
-    this.offsets.push(offset);
-    this.times.push(at);
-    this.subscriptions.push(subscription === undefined ? -1 : this.intern(subscription));
-    this.consumers.push(consumer === undefined ? -1 : this.intern(consumer));
-    this.attempts.push(attempt ?? -1);
-    if (reason !== undefined) this.reasons[i] = reason;
-    if (delayMs !== undefined) this.delays[i] = delayMs;
-    if (copyOffset !== undefined) this.copies[i] = copyOffset;
-    if (this.kinds.length >= MAX_BUFFERED) this.flush();
+    const i = this.count++;
+    this.kinds[i] = KIND_CODE.get(kind)!;
+    this.offsets[i] = offset;
+    this.times[i] = at;
+    if (subscription === undefined) this.subscriptions[i] = -1;
+    else if (subscription === this.lastSubscription) this.subscriptions[i] = this.lastSubscriptionIndex;
+    else {
+      this.lastSubscription = subscription;
+      this.subscriptions[i] = this.lastSubscriptionIndex = this.intern(subscription);
+    }
+    if (consumer === undefined) this.consumers[i] = -1;
+    else if (consumer === this.lastConsumer) this.consumers[i] = this.lastConsumerIndex;
+    else {
+      this.lastConsumer = consumer;
+      this.consumers[i] = this.lastConsumerIndex = this.intern(consumer);
+    }
+    this.attempts[i] = attempt ?? -1;
+    if (reason !== undefined) this.reasons.set(i, reason);
+    if (delayMs !== undefined) this.delays.set(i, delayMs);
+    if (copyOffset !== undefined) this.copies.set(i, copyOffset);
+    // A full buffer, or names about to outgrow a batch's u16 indexes: append what is gathered.
+    if (this.count >= MAX_BUFFERED || this.names.length >= MAX_TRAIL_NAMES - 2) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(this.flushNow);
     }
   }
 
   flush(): void {
     this.scheduled = false;
-    if (this.kinds.length === 0 || !this.log) return;
-    const batch: StoredBatch = {
-      v: 1,
-      kind: this.kinds,
-      offset: this.offsets,
-      at: this.times,
-      subscription: this.subscriptions,
-      consumer: this.consumers,
-      attempt: this.attempts,
+    if (this.count === 0 || !this.log) return;
+    const body = encodeTrailBatch({
+      count: this.count,
+      kinds: this.kinds,
+      offsets: this.offsets,
+      times: this.times,
+      subscriptions: this.subscriptions,
+      consumers: this.consumers,
+      attempts: this.attempts,
       names: this.names,
-      reason: this.reasons,
-      delay: this.delays,
-      copy: this.copies,
-    };
-    this.kinds = [];
-    this.offsets = [];
-    this.times = [];
-    this.subscriptions = [];
-    this.consumers = [];
-    this.attempts = [];
+      reasons: this.reasons,
+      delays: this.delays,
+      copies: this.copies,
+    });
+    this.count = 0;
     this.names = [];
-    this.nameIndex = new Map();
-    this.reasons = {};
-    this.delays = {};
-    this.copies = {};
-    this.log.append([{ body: pack(batch) }]).catch(this.onError);
+    this.nameIndex.clear();
+    this.lastSubscription = null;
+    this.lastConsumer = null;
+    if (this.reasons.size > 0) this.reasons = new Map();
+    if (this.delays.size > 0) this.delays = new Map();
+    if (this.copies.size > 0) this.copies = new Map();
+    this.log.append([{ body }]).catch(this.onError);
   }
 
   private intern(name: string): number {
@@ -181,16 +173,18 @@ export class TrailLog {
     let read = 0;
     for (const record of log.records(Math.max(from, log.startOffset))) {
       if (++read > MAX_RECORDS_PER_LOOKUP) break;
-      const batch = unpack(record.body) as StoredBatch;
-      for (let i = 0; i < batch.offset.length; i++) {
-        if (!offsets.has(batch.offset[i]!)) continue;
-        const entry: TrailEntry = { kind: KINDS[batch.kind[i]!]!, at: batch.at[i]! };
-        if (batch.subscription[i]! >= 0) entry.subscription = batch.names[batch.subscription[i]!]!;
-        if (batch.consumer[i]! >= 0) entry.consumer = batch.names[batch.consumer[i]!]!;
-        if (batch.attempt[i]! >= 0) entry.attempt = batch.attempt[i]!;
-        if (batch.reason[i] !== undefined) entry.reason = batch.reason[i]!;
-        if (batch.delay[i] !== undefined) entry.delayMs = batch.delay[i]!;
-        const copy = batch.copy?.[i];
+      const batch = decodeTrailBatch(record.body);
+      for (let i = 0; i < batch.count; i++) {
+        if (!offsets.has(batch.offsets[i]!)) continue;
+        const entry: TrailEntry = { kind: KINDS[batch.kinds[i]!]!, at: batch.times[i]! };
+        if (batch.subscriptions[i]! >= 0) entry.subscription = batch.names[batch.subscriptions[i]!]!;
+        if (batch.consumers[i]! >= 0) entry.consumer = batch.names[batch.consumers[i]!]!;
+        if (batch.attempts[i]! >= 0) entry.attempt = batch.attempts[i]!;
+        const reason = batch.reasons.get(i);
+        if (reason !== undefined) entry.reason = reason;
+        const delay = batch.delays.get(i);
+        if (delay !== undefined) entry.delayMs = delay;
+        const copy = batch.copies.get(i);
         if (copy !== undefined) {
           entry.copyOffset = copy;
           offsets.add(copy);
