@@ -3,6 +3,7 @@
  * and `publish_to_ack`. One per consumer, bounded per shard by the consumer's credits.
  */
 import { performance } from 'node:perf_hooks';
+import { HeldTimes } from './held-times.js';
 import type { LatencyRecorder } from './latency-recorder.js';
 
 /** A settled delivery's position (what consumers ack by). */
@@ -18,20 +19,12 @@ export interface DeliveryPosition {
   offset: number;
 }
 
-/** One held delivery. (A small object per delivery costs less than a second map's lookups.) */
-interface HandedDelivery {
-  /** performance.now() when handed. */
-  handedAt: number;
-  /** The event's publishedAt (ms since the epoch), or NOT_TIMED. */
-  publishedAt: number;
-}
-
 /** Stored instead of a publish time for events whose publish-to-ack time would measure their schedule. */
 const NOT_TIMED = -1;
 
 export class PendingAckTimes {
-  /** Per shard: offset -> when handed (insertion order = oldest first). */
-  private readonly held: Array<Map<number, HandedDelivery>> = [];
+  /** Per shard: offset -> when handed and published (oldest first). */
+  private readonly held: HeldTimes[] = [];
 
   /**
    * `perShard`: entries kept per shard at most, the consumer's credits. The shard never has more
@@ -41,34 +34,23 @@ export class PendingAckTimes {
   constructor(
     private readonly recorder: LatencyRecorder,
     shards: number,
-    private readonly perShard: number,
+    perShard: number,
   ) {
-    for (let shard = 0; shard < shards; shard++) this.held.push(new Map());
+    for (let shard = 0; shard < shards; shard++) this.held.push(new HeldTimes(perShard));
   }
 
   /** Deliveries held now (for monitoring and tests). */
   get size(): number {
     let size = 0;
-    for (const map of this.held) size += map.size;
+    for (const times of this.held) size += times.size;
     return size;
   }
 
-  /** `deliveries` are being handed to the consumer now (`now`: performance.now()). */
+  /** `deliveries` are being handed to the consumer now (`now`: performance.now()); one held again becomes the newest. */
   handed(deliveries: readonly HandedOver[], now: number): void {
     for (const delivery of deliveries) {
-      const held = this.held[delivery.shard];
-      if (!held) continue;
-      const { offset, event } = delivery;
-      const entry: HandedDelivery = { handedAt: now, publishedAt: event.deliverAt > 0 ? NOT_TIMED : event.publishedAt };
-      const size = held.size;
-      held.set(offset, entry);
-      if (held.size === size) {
-        // Delivered again while held (after an ack timeout): it becomes the newest, so eviction stays oldest first.
-        held.delete(offset);
-        held.set(offset, entry);
-      } else if (held.size > this.perShard) {
-        held.delete(held.keys().next().value!);
-      }
+      const event = delivery.event;
+      this.held[delivery.shard]?.set(delivery.offset, now, event.deliverAt > 0 ? NOT_TIMED : event.publishedAt);
     }
   }
 
@@ -78,25 +60,23 @@ export class PendingAckTimes {
     let wallNow = 0;
     for (const { shard, offset } of positions) {
       const held = this.held[shard];
-      const entry = held?.get(offset);
-      if (entry === undefined) continue;
-      held!.delete(offset);
+      if (held === undefined || !held.take(offset)) continue;
       if (now === 0) {
         now = performance.now();
         wallNow = Date.now();
       }
-      this.recorder.record('delivery_to_ack', (now - entry.handedAt) * 1000);
-      if (entry.publishedAt !== NOT_TIMED) this.recorder.record('publish_to_ack', (wallNow - entry.publishedAt) * 1000);
+      this.recorder.record('delivery_to_ack', (now - held.handedAt) * 1000);
+      if (held.publishedAt !== NOT_TIMED) this.recorder.record('publish_to_ack', (wallNow - held.publishedAt) * 1000);
     }
   }
 
   /** Settled otherwise (nack, defer, discard): forget them unmeasured. */
   forget(positions: readonly DeliveryPosition[]): void {
-    for (const { shard, offset } of positions) this.held[shard]?.delete(offset);
+    for (const { shard, offset } of positions) this.held[shard]?.take(offset);
   }
 
   /** The consumer closed: what it held goes to others (or waits), unmeasured here. */
   clear(): void {
-    for (const map of this.held) map.clear();
+    for (const times of this.held) times.clear();
   }
 }
