@@ -34,16 +34,19 @@ export function writeFully(io: FileIO, fd: number, data: Uint8Array, position: n
   }
 }
 
-/** Read exactly `length` bytes at `position` into a new buffer (fewer only at end of file). */
-export function readAt(fd: number, position: number, length: number): Buffer {
-  const buffer = Buffer.allocUnsafe(length);
+/**
+ * Read exactly `length` bytes at `position` (fewer only at end of file), into a new buffer or into
+ * the start of `into` when it is large enough.
+ */
+export function readAt(fd: number, position: number, length: number, into?: Buffer): Buffer {
+  const buffer = into !== undefined && into.length >= length ? into : Buffer.allocUnsafe(length);
   let done = 0;
   while (done < length) {
     const n = fs.readSync(fd, buffer, done, length - done, position + done);
     if (n === 0) break;
     done += n;
   }
-  return done === length ? buffer : buffer.subarray(0, done);
+  return done === buffer.length ? buffer : buffer.subarray(0, done);
 }
 
 /** fsync a directory so that file creations, renames and deletions in it survive a crash. */

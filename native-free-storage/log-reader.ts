@@ -1,5 +1,5 @@
 import { StorageError } from './errors.js';
-import { decodeRecordAt, type LogRecord } from './record.js';
+import { decodeRecordAt, probeRecordAt, RECORD_CORRUPT, RECORD_INCOMPLETE, recordAttributes, recordBodyStart, recordOffset, recordStream, recordTimestamp, type LogRecord } from './record.js';
 import type { Segment } from './segment.js';
 
 export interface ReadOptions {
@@ -10,6 +10,12 @@ export interface ReadOptions {
   /** Only records carrying this stream tag. */
   stream?: number;
 }
+
+/**
+ * Sees one record of a scan: bytes [position, position + length) of `chunk`, valid only during the
+ * call. Returns false to stop before this record.
+ */
+export type RecordVisitor = (chunk: Buffer, position: number, length: number, offset: number) => boolean;
 
 export interface ReadBatch {
   records: LogRecord[];
@@ -22,6 +28,8 @@ const DEFAULT_MAX_BYTES = 1 << 20;
 const MIN_READ_BYTES = 64 * 1024;
 /** Reads of at most this many records are sized by the records, without the MIN_READ_BYTES floor. */
 const FEW_RECORDS = 16;
+/** The buffer `scan` reuses grows to at most this; larger reads get a buffer of their own. */
+const SCAN_BUFFER_MAX_BYTES = 8 << 20;
 /** A filtered read skips at most this many bytes before returning, so one call stays bounded. */
 const MAX_SKIPPED_BYTES = 32 << 20;
 
@@ -41,6 +49,46 @@ export class LogReader {
   }
 
   readBatch(fromOffset: number, options: ReadOptions = {}): ReadBatch {
+    const records: LogRecord[] = [];
+    const nextOffset = this.scanRecords(
+      fromOffset,
+      options,
+      (chunk, position, length, offset) => {
+        records.push({
+          offset,
+          timestamp: recordTimestamp(chunk, position),
+          attributes: recordAttributes(chunk, position),
+          stream: recordStream(chunk, position),
+          body: chunk.subarray(recordBodyStart(chunk, position), position + length),
+        });
+        return true;
+      },
+      null,
+    );
+    return { records, nextOffset };
+  }
+
+  /**
+   * readBatch without a record object per record: `visit` is called with each record's bytes
+   * ([position, position + length) of `chunk`; fields through the record* readers of record.ts),
+   * valid only during the call, since every read of the scan goes into one buffer this reader
+   * keeps. `visit` returns false to stop before that record (it is not counted). Returns where the
+   * next read should start.
+   */
+  scan(fromOffset: number, options: ReadOptions, visit: RecordVisitor): number {
+    return this.scanRecords(fromOffset, options, visit, this);
+  }
+
+  /** The buffer `scan` reads into, at least `size` bytes (up to SCAN_BUFFER_MAX_BYTES; beyond, null: read fresh). */
+  private scanBuffer(size: number): Buffer | undefined {
+    if (size > SCAN_BUFFER_MAX_BYTES) return undefined;
+    if (this.readBuffer === null || this.readBuffer.length < size) this.readBuffer = Buffer.allocUnsafeSlow(Math.max(size, MIN_READ_BYTES * 2));
+    return this.readBuffer;
+  }
+
+  private readBuffer: Buffer | null = null;
+
+  private scanRecords(fromOffset: number, options: ReadOptions, visit: RecordVisitor, reuse: LogReader | null): number {
     if (!Number.isSafeInteger(fromOffset) || fromOffset < 0) {
       throw new StorageError('INVALID_ARGUMENT', `read offset must be a non-negative integer, got ${fromOffset}`);
     }
@@ -55,7 +103,7 @@ export class LogReader {
       throw new StorageError('OFFSET_OUT_OF_RANGE', `offset ${fromOffset} is below the log start ${start} (removed by retention)`);
     }
     const end = this.visibleEnd();
-    const records: LogRecord[] = [];
+    let count = 0;
     let next = fromOffset;
     let bytes = 0;
     let skipped = 0;
@@ -68,39 +116,47 @@ export class LogReader {
         // Size the read by what the caller can take: the byte budget, or the record budget at the
         // segment's average record size (reading a full MiB for 1000 small records wastes 3x).
         const averageRecord = segment.recordCount > 0 ? Math.ceil(segment.size / segment.recordCount) : MIN_READ_BYTES;
-        const budget = Math.min(maxBytes - bytes, (maxRecords - records.length) * averageRecord * 1.25);
+        const budget = Math.min(maxBytes - bytes, (maxRecords - count) * averageRecord * 1.25);
         // A read of a few records (a lookup by offset) reads just them and the index gap before them.
-        const floor = maxRecords - records.length <= FEW_RECORDS ? 0 : MIN_READ_BYTES;
+        const floor = maxRecords - count <= FEW_RECORDS ? 0 : MIN_READ_BYTES;
         const want = Math.min(segment.size - position, Math.max(budget, floor) + segment.indexIntervalBytes);
-        let chunk = segment.readBytes(position, want);
+        let chunk = segment.readBytes(position, want, reuse?.scanBuffer(want));
         let at = 0;
         while (at < chunk.length) {
-          const decoded = decodeRecordAt(chunk, at, true);
-          if (decoded.status === 'incomplete') {
+          const length = probeRecordAt(chunk, at, true);
+          if (length === RECORD_INCOMPLETE) {
             if (at > 0) break;
-            chunk = segment.readBytes(position, decoded.needed); // one record larger than the chunk
-            if (chunk.length < decoded.needed) throw corrupt(segment, position, 'record runs past the end of the segment');
+            const needed = (decodeRecordAt(chunk, at, true) as { needed: number }).needed;
+            chunk = segment.readBytes(position, needed, reuse?.scanBuffer(needed)); // one record larger than the chunk
+            if (chunk.length < needed) throw corrupt(segment, position, 'record runs past the end of the segment');
             continue;
           }
-          if (decoded.status === 'corrupt') throw corrupt(segment, position + at, decoded.reason);
-          const { record, length } = decoded;
-          if (record.offset >= end) {
+          if (length === RECORD_CORRUPT) {
+            const decoded = decodeRecordAt(chunk, at, true);
+            throw corrupt(segment, position + at, decoded.status === 'corrupt' ? decoded.reason : 'unreadable record');
+          }
+          const offset = recordOffset(chunk, at);
+          if (offset >= end) {
             full = true;
             break;
           }
-          if (record.offset >= next) {
-            if (options.stream !== undefined && record.stream !== options.stream) {
+          if (offset >= next) {
+            if (options.stream !== undefined && recordStream(chunk, at) !== options.stream) {
               skipped += length;
-              next = record.offset + 1;
+              next = offset + 1;
               if (skipped >= MAX_SKIPPED_BYTES) full = true;
-            } else if (records.length > 0 && bytes + length > maxBytes) {
+            } else if (count > 0 && bytes + length > maxBytes) {
+              full = true;
+              break;
+            } else if (!visit(chunk, at, length, offset)) {
+              next = offset;
               full = true;
               break;
             } else {
-              records.push(record);
+              count++;
               bytes += length;
-              next = record.offset + 1;
-              if (records.length >= maxRecords) full = true;
+              next = offset + 1;
+              if (count >= maxRecords) full = true;
             }
             if (full) break;
           }
@@ -110,7 +166,7 @@ export class LogReader {
       }
       if (!full && position >= segment.size && segment.sealed) next = Math.max(next, Math.min(segment.nextOffset, end));
     }
-    return { records, nextOffset: next };
+    return next;
   }
 
   read(fromOffset: number, options?: ReadOptions): LogRecord[] {

@@ -7,7 +7,7 @@ import { acquireDirLock } from './dir-lock.js';
 import { fsyncDirectory } from './file-io.js';
 import { GroupCommit, type FsyncTimings } from './group-commit.js';
 import { loadSegments, type RecoveryReport } from './log-loader.js';
-import { LogReader, type ReadBatch, type ReadOptions } from './log-reader.js';
+import { LogReader, type ReadBatch, type ReadOptions, type RecordVisitor } from './log-reader.js';
 import { resolveLogOptions, type LogOptions } from './options.js';
 import type { LogRecord } from './record.js';
 import { prepareRecords, preparePacked, type AppendRecord, type PackedRecords } from './append-batch.js';
@@ -231,6 +231,14 @@ export class Log {
 
   readBatch(fromOffset: number, options?: ReadOptions): ReadBatch {
     return this.reader.readBatch(fromOffset, options);
+  }
+
+  /**
+   * Visit records from `fromOffset` without an object per record; each record's bytes are valid
+   * only during its visit (see LogReader.scan). Returns where the next read should start.
+   */
+  scan(fromOffset: number, options: ReadOptions, visit: RecordVisitor): number {
+    return this.reader.scan(fromOffset, options, visit);
   }
 
   read(fromOffset: number, options?: ReadOptions): LogRecord[] {

@@ -128,6 +128,49 @@ export function decodeRecordAt(buffer: Buffer, position: number, verifyChecksum:
   };
 }
 
+/** What probeRecordAt answers for a record that is not (yet) whole, and for one that can never be valid. */
+export const RECORD_INCOMPLETE = 0;
+export const RECORD_CORRUPT = -1;
+
+/**
+ * decodeRecordAt without building a result: the record's length when the record at `position` is
+ * valid (its fields are then read with the record* readers below), else RECORD_INCOMPLETE or
+ * RECORD_CORRUPT (decodeRecordAt tells how much is needed, or why).
+ */
+export function probeRecordAt(buffer: Buffer, position: number, verifyChecksum: boolean): number {
+  const available = buffer.length - position;
+  if (available < 8) return RECORD_INCOMPLETE;
+  const length = buffer.readUInt32LE(position + 4);
+  if (length < MIN_RECORD_BYTES) return RECORD_CORRUPT;
+  if (available < length) return RECORD_INCOMPLETE;
+  if (verifyChecksum && buffer.readUInt32LE(position) !== zlib.crc32(buffer.subarray(position + 4, position + length))) return RECORD_CORRUPT;
+  if (buffer[position + 8] !== RECORD_MAGIC) return RECORD_CORRUPT;
+  const headerLength = buffer[position + 9]!;
+  if (headerLength < RECORD_HEADER_BYTES || headerLength > length) return RECORD_CORRUPT;
+  return length;
+}
+
+export function recordOffset(buffer: Buffer, position: number): number {
+  return readU64(buffer, position + 16);
+}
+
+export function recordTimestamp(buffer: Buffer, position: number): number {
+  return readU64(buffer, position + 24);
+}
+
+export function recordAttributes(buffer: Buffer, position: number): number {
+  return buffer.readUInt16LE(position + 10);
+}
+
+export function recordStream(buffer: Buffer, position: number): number {
+  return buffer.readUInt32LE(position + 12);
+}
+
+/** Where the body of the (valid) record at `position` starts. */
+export function recordBodyStart(buffer: Buffer, position: number): number {
+  return position + buffer[position + 9]!;
+}
+
 /** Length field of the record at `position`, without validation (for sizing reads). */
 export function peekRecordLength(buffer: Buffer, position: number): number {
   return buffer.readUInt32LE(position + 4);

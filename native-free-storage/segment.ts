@@ -23,6 +23,28 @@ export interface SegmentWrite {
   timestamps: ArrayLike<number>;
 }
 
+/**
+ * Batches are encoded into one buffer per thread, reused from write to write (a write is
+ * synchronous): a fresh buffer per batch cost more in allocation, page faults and collection than
+ * the encoding. It grows to the largest batch up to WRITE_BUFFER_MAX_BYTES; larger batches get a
+ * buffer of their own.
+ */
+const WRITE_BUFFER_MAX_BYTES = 8 * 1024 * 1024;
+let writeBuffer = Buffer.allocUnsafeSlow(64 * 1024);
+let writeView = viewOf(writeBuffer);
+
+function writeBufferFor(bytes: number): { buffer: Buffer; view: DataView } {
+  if (bytes > WRITE_BUFFER_MAX_BYTES) {
+    const own = Buffer.allocUnsafe(bytes);
+    return { buffer: own, view: viewOf(own) };
+  }
+  if (bytes > writeBuffer.length) {
+    writeBuffer = Buffer.allocUnsafeSlow(Math.min(WRITE_BUFFER_MAX_BYTES, 2 ** Math.ceil(Math.log2(bytes))));
+    writeView = viewOf(writeBuffer);
+  }
+  return { buffer: writeBuffer, view: writeView };
+}
+
 /** Encoded size of record `i` of `batch`. */
 export function writeRecordBytes(batch: SegmentWrite, i: number): number {
   return encodedRecordBytes(batch.ends[i]! - batch.starts[i]!);
@@ -123,8 +145,7 @@ export class Segment {
   write(io: FileIO, batch: SegmentWrite, from: number, to: number): void {
     let bytes = 0;
     for (let i = from; i < to; i++) bytes += writeRecordBytes(batch, i);
-    const buffer = Buffer.allocUnsafe(bytes);
-    const view = viewOf(buffer);
+    const { buffer, view } = writeBufferFor(bytes);
     const { source, bodies, starts, ends } = batch;
     let at = 0;
     for (let i = from; i < to; i++) {
@@ -141,7 +162,7 @@ export class Segment {
         ends[i]!,
       );
     }
-    writeFully(io, this.descriptor(), buffer, this.size);
+    writeFully(io, this.descriptor(), bytes === buffer.length ? buffer : buffer.subarray(0, bytes), this.size);
     let position = this.size;
     for (let i = from; i < to; i++) {
       const length = writeRecordBytes(batch, i);
@@ -167,9 +188,9 @@ export class Segment {
     this.nextOffset = offset + 1;
   }
 
-  /** Read `length` bytes at `position` (fewer at the end of the file). */
-  readBytes(position: number, length: number): Buffer {
-    return readAt(this.descriptor(), position, length);
+  /** Read `length` bytes at `position` (fewer at the end of the file), into `into` when it is large enough. */
+  readBytes(position: number, length: number, into?: Buffer): Buffer {
+    return readAt(this.descriptor(), position, length, into);
   }
 
   /**

@@ -90,7 +90,6 @@ export function encodeEventBodyInto(
   if (typeBytes === 0 || typeBytes > U8_MAX) throw unencodable('type', `type must be 1-${U8_MAX} bytes, got ${typeBytes}`);
   const idLength = id.length;
   if (idLength === 0 || idLength > U8_MAX) throw unencodable('id', `id must be 1-${U8_MAX} characters, got ${idLength}`);
-  if (utf8Length(id) !== idLength) throw unencodable('id', 'id must be ASCII');
   if (!Number.isInteger(priority) || priority < 0 || priority > MAX_EVENT_PRIORITY) {
     throw unencodable('priority', `priority must be an integer 0-${MAX_EVENT_PRIORITY}, got ${priority}`);
   }
@@ -137,7 +136,7 @@ export function encodeEventBodyInto(
   out[start + 1] = typeBytes;
   let p = writeString(out, start + 2, type);
   out[p++] = idLength;
-  p = writeString(out, p, id);
+  p = writeAscii(out, p, id, 'id');
   out[p++] = priority;
   out[p++] = flags;
   p = writeU64(out, p, publishedAt);
@@ -235,6 +234,17 @@ function writeString(out: Buffer, p: number, value: string): number {
     return p + length;
   }
   return p + out.write(value, p, 'utf8');
+}
+
+/** Write `value`, which must be ASCII (checked as it is written: nothing is kept of a body that throws). */
+function writeAscii(out: Buffer, p: number, value: string, field: string): number {
+  const length = value.length;
+  for (let i = 0; i < length; i++) {
+    const code = value.charCodeAt(i);
+    if (code >= 0x80) throw unencodable(field, `${field} must be ASCII`);
+    out[p + i] = code;
+  }
+  return p + length;
 }
 
 function writeU16String(out: Buffer, p: number, value: string, bytes: number): number {

@@ -133,8 +133,9 @@ export function validatePublishInput(input: unknown, limits: EventLimits = DEFAU
     throw invalid('event', `event must be an object, got ${typeName(input)}`);
   }
   const source = input as Record<string, unknown>;
-  for (const name of Object.keys(source)) {
-    if (PUBLISH_FIELDS.has(name)) continue;
+  // for-in with an own-property check: the same names as Object.keys, without an array per event.
+  for (const name in source) {
+    if (PUBLISH_FIELDS.has(name) || !Object.hasOwn(source, name)) continue;
     if (ENGINE_SET_FIELDS.has(name)) throw invalid(name, `${name} is set by the engine`);
     throw invalid(name, `unknown field ${JSON.stringify(name)}; an event has ${[...PUBLISH_FIELDS].join(', ')}`);
   }

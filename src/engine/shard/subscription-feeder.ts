@@ -1,4 +1,4 @@
-import { StorageError, type Log, type LogRecord } from '../../../native-free-storage/index.js';
+import { recordAttributes, recordBodyStart, recordStream, StorageError, type Log, type LogRecord, type RecordVisitor } from '../../../native-free-storage/index.js';
 import { EngineError } from '../errors.js';
 import { DEFAULT_EVENT_PRIORITY } from '../event.js';
 import { eventPriorityAt, readEventRoutingAt, TypeNames, type EventRouting } from '../event-decoding.js';
@@ -101,10 +101,11 @@ export class SubscriptionFeeder {
     this.fillFromTail(state);
     while (state.readRoom > 0 && state.readOffset < this.log.durableOffset) {
       if (budget <= 0) return true;
-      let records: LogRecord[];
       let nextOffset: number;
+      this.scanning = state;
+      this.scanned = 0;
       try {
-        ({ records, nextOffset } = this.log.readBatch(state.readOffset, { maxRecords: Math.min(budget, 1000) }));
+        nextOffset = this.log.scan(state.readOffset, { maxRecords: Math.min(budget, 1000) }, this.visitRecord);
       } catch (error) {
         if (error instanceof StorageError && error.code === 'OFFSET_OUT_OF_RANGE') {
           // Retention removed events this subscription had not read: continue from the oldest kept.
@@ -113,23 +114,31 @@ export class SubscriptionFeeder {
           continue;
         }
         throw error;
+      } finally {
+        this.scanning = null;
       }
-      for (let i = 0; i < records.length; i++) {
-        const record = records[i]!;
-        if (state.readRoom === 0) {
-          state.readOffset = record.offset;
-          return false;
-        }
-        budget--;
-        this.considerRecord(state, record);
-      }
+      budget -= this.scanned;
       state.readOffset = nextOffset;
-      if (records.length === 0) break;
+      if (this.scanned === 0) break;
       // Caught up with what the tail cache holds: continue from it.
       if (this.tail.slotOf(nextOffset) >= 0) this.fillFromTail(state);
     }
     return false;
   }
+
+  /** The subscription a log scan reads for, and how many records it took in. */
+  private scanning: SubscriptionState | null = null;
+  private scanned = 0;
+
+  /** A record of a log scan (its bytes valid only now: what is taken is copied). */
+  private readonly visitRecord: RecordVisitor = (chunk, position, length, offset) => {
+    const state = this.scanning!;
+    if (state.readRoom === 0) return false;
+    this.scanned++;
+    const start = recordBodyStart(chunk, position);
+    this.consider(state, offset, recordAttributes(chunk, position), chunk, start, position + length, recordStream(chunk, position), null, null, true, DEFAULT_EVENT_PRIORITY, 0, MAIN_RANK, -1, offset);
+    return true;
+  };
 
   /** Feed a subscription at the head from the tail cache (no read, no checksum). */
   private fillFromTail(state: SubscriptionState): void {

@@ -11,7 +11,7 @@ import { EngineError } from '../errors.js';
  *   kind u8[count] | offset f64[count] | at f64[count] (ms)
  *   subscription u16[count] | consumer u16[count]   (index into the names; 0xffff: none)
  *   attempt u32[count]                               (0xffffffff: none)
- *   reasons: u32 n, each: u32 entry + u16 length + utf8
+ *   reasons: u32 n, each: u32 entry + u32 length + utf8
  *   delays:  u32 n, each: u32 entry + f64 ms
  *   copies:  u32 n, each: u32 entry + f64 offset of the copy appended when due
  *
@@ -45,12 +45,16 @@ export function encodeTrailBatch(batch: TrailColumns): Buffer {
   if (names.length > MAX_TRAIL_NAMES) throw new EngineError('INTERNAL', `a trail batch names ${names.length} subscriptions and consumers, at most ${MAX_TRAIL_NAMES}`);
   let size = 1 + 4 + 2 + count * (1 + 8 + 8 + 2 + 2 + 4) + 12;
   const nameBytes = names.map((name) => Buffer.byteLength(name, 'utf8'));
-  for (const bytes of nameBytes) size += 2 + bytes;
+  for (const bytes of nameBytes) {
+    // Subscription and consumer names are far shorter (their own limits); a longer one is a bug.
+    if (bytes > 0xffff) throw new EngineError('INTERNAL', `a trail name of ${bytes} bytes, at most 65535`);
+    size += 2 + bytes;
+  }
   const reasonBytes = new Map<number, number>();
   for (const [index, reason] of batch.reasons) {
     const bytes = Buffer.byteLength(reason, 'utf8');
     reasonBytes.set(index, bytes);
-    size += 4 + 2 + bytes;
+    size += 4 + 4 + bytes;
   }
   size += (batch.delays.size + batch.copies.size) * (4 + 8);
   const out = Buffer.allocUnsafe(size);
@@ -76,8 +80,8 @@ export function encodeTrailBatch(batch: TrailColumns): Buffer {
   p += 4;
   for (const [index, reason] of batch.reasons) {
     view.setUint32(p, index, true);
-    view.setUint16(p + 4, reasonBytes.get(index)!, true);
-    p += 6 + out.write(reason, p + 6, 'utf8');
+    view.setUint32(p + 4, reasonBytes.get(index)!, true);
+    p += 8 + out.write(reason, p + 8, 'utf8');
   }
   for (const sparse of [batch.delays, batch.copies]) {
     view.setUint32(p, sparse.size, true);
@@ -92,6 +96,7 @@ export function encodeTrailBatch(batch: TrailColumns): Buffer {
 }
 
 export function decodeTrailBatch(body: Uint8Array): TrailColumns {
+  if (body.length === 0) throw new EngineError('INTERNAL', 'malformed trail batch: empty');
   if (body[0] !== VERSION) return decodeVersion1(body);
   const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
@@ -132,12 +137,12 @@ export function decodeTrailBatch(body: Uint8Array): TrailColumns {
   const reasonCount = view.getUint32(p, true);
   p += 4;
   for (let i = 0; i < reasonCount; i++) {
-    need(6);
+    need(8);
     const index = view.getUint32(p, true);
-    const length = view.getUint16(p + 4, true);
-    need(6 + length);
-    reasons.set(index, buf.toString('utf8', p + 6, p + 6 + length));
-    p += 6 + length;
+    const length = view.getUint32(p + 4, true);
+    need(8 + length);
+    reasons.set(index, buf.toString('utf8', p + 8, p + 8 + length));
+    p += 8 + length;
   }
   const sparse = (): Map<number, number> => {
     need(4);
