@@ -76,8 +76,17 @@ export class LogReader {
    * next read should start.
    */
   scan(fromOffset: number, options: ReadOptions, visit: RecordVisitor): number {
-    return this.scanRecords(fromOffset, options, visit, this);
+    // A scan started from inside a visit reads into buffers of its own: the outer one's is in use.
+    if (this.scanning) return this.scanRecords(fromOffset, options, visit, null);
+    this.scanning = true;
+    try {
+      return this.scanRecords(fromOffset, options, visit, this);
+    } finally {
+      this.scanning = false;
+    }
   }
+
+  private scanning = false;
 
   /** The buffer `scan` reads into, at least `size` bytes (up to SCAN_BUFFER_MAX_BYTES; beyond, null: read fresh). */
   private scanBuffer(size: number): Buffer | undefined {
@@ -119,7 +128,7 @@ export class LogReader {
         const budget = Math.min(maxBytes - bytes, (maxRecords - count) * averageRecord * 1.25);
         // A read of a few records (a lookup by offset) reads just them and the index gap before them.
         const floor = maxRecords - count <= FEW_RECORDS ? 0 : MIN_READ_BYTES;
-        const want = Math.min(segment.size - position, Math.max(budget, floor) + segment.indexIntervalBytes);
+        const want = Math.ceil(Math.min(segment.size - position, Math.max(budget, floor) + segment.indexIntervalBytes));
         let chunk = segment.readBytes(position, want, reuse?.scanBuffer(want));
         let at = 0;
         while (at < chunk.length) {

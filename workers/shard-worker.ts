@@ -1,4 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
+import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { StorageError } from '../native-free-storage/index.js';
 import { EngineError } from '../src/engine/errors.js';
 import type { DeliveryMessage, ShardTask } from '../src/engine/shard-messages.js';
@@ -72,8 +73,11 @@ async function run(task: ShardTask): Promise<unknown> {
   const shard = await slot.shard;
   try {
     switch (task.op) {
-      case 'publish':
-        return await startThen(slot, task.seq, () => shard.publish(task.batch));
+      case 'publish': {
+        const result = await startThen(slot, task.seq, () => shard.publish(task.batch));
+        // The batch's buffer goes back to the engine with the result, transferred.
+        return result.bodies ? move({ [transferableSymbol]: [result.bodies], [valueSymbol]: result }) : result;
+      }
       case 'subscribe':
         return shard.subscribe(task.spec);
       case 'attach':

@@ -14,6 +14,7 @@ import { resolveEngineOptions, type EngineOptions, type ResolvedEngineOptions } 
 import { EngineError } from './errors.js';
 import { validateEventType, type StoredEvent } from './event.js';
 import { decodeEventBody, eventStreamTag } from './event-codec.js';
+import { BatchBufferPool } from './batch-buffer-pool.js';
 import { PublishBatcher } from './publish-batcher.js';
 import { EventIntake } from './event-intake.js';
 import { SettleBatcher } from './settle-batcher.js';
@@ -101,8 +102,9 @@ export class Engine {
     this.router = new DeliveryRouter(this.consumers, this.latency, this.activity, (message, fields) => this.log('error', message, fields));
     this.compaction = new CompactionRunner(this.pool, options.shards, () => this.compactionConfig, this.work, options.logger);
     const publishers: PublishBatcher[] = [];
+    const batchBuffers = new BatchBufferPool();
     for (let shard = 0; shard < options.shards; shard++) {
-      publishers.push(new PublishBatcher(this.pool, shard, options.maxPublishBatch));
+      publishers.push(new PublishBatcher(this.pool, shard, options.maxPublishBatch, batchBuffers));
       this.settlers.push(new SettleBatcher(this.pool, shard, (error) => this.log('warn', 'settle failed; unacked events will be redelivered', { shard, error })));
     }
     this.intake = new EventIntake(options, this.clients, publishers, this.activity, this.latency, () => this.closed, options.shards);

@@ -1,6 +1,7 @@
 import { EngineError } from './errors.js';
 import type { BodyTarget } from './event-codec.js';
 import { PublishFlag, type ProducerIdentity, type PublishResult } from './shard-messages.js';
+import type { BatchBufferPool } from './batch-buffer-pool.js';
 import type { ShardPool } from './shard-pool.js';
 
 /**
@@ -30,7 +31,7 @@ const MAX_BATCH = 0xffff;
  * buffer as they arrive.
  */
 export class PublishBatcher implements BodyTarget {
-  private bodies: Buffer = Buffer.allocUnsafeSlow(MIN_BATCH_BYTES);
+  private bodies: Buffer;
   private used = 0;
   private count = 0;
   private ends: Uint32Array;
@@ -58,7 +59,10 @@ export class PublishBatcher implements BodyTarget {
     private readonly pool: ShardPool,
     private readonly shard: number,
     private readonly maxBatch: number,
+    /** Where batch buffers come from, and go back to when the worker returns them. */
+    private readonly buffers: BatchBufferPool,
   ) {
+    this.bodies = buffers.take(MIN_BATCH_BYTES);
     if (!(maxBatch >= 1 && maxBatch <= MAX_BATCH)) throw new RangeError(`maxBatch must be 1 to ${MAX_BATCH}, got ${maxBatch}`);
     this.ends = new Uint32Array(maxBatch);
     this.typeOf = new Uint16Array(maxBatch);
@@ -79,8 +83,9 @@ export class PublishBatcher implements BodyTarget {
   /** Room for the next event's body at the end of the batch (encode it there, then `add`). */
   reserve(size: number): number {
     if (this.used + size > this.bodies.length) {
-      const grown = Buffer.allocUnsafeSlow(Math.max(this.bodies.length * 2, this.used + size));
+      const grown = this.buffers.take(Math.max(this.bodies.length * 2, this.used + size));
       this.bodies.copy(grown, 0, 0, this.used);
+      this.buffers.give(this.bodies.buffer as ArrayBuffer);
       this.bodies = grown;
     }
     return this.used;
@@ -164,7 +169,7 @@ export class PublishBatcher implements BodyTarget {
     };
     const sinks = this.sinks;
     const sinkIndexes = this.sinkIndexes;
-    this.bodies = Buffer.allocUnsafeSlow(Math.min(MAX_INITIAL_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, 2 ** Math.ceil(Math.log2(this.used * 2 + 1)))));
+    this.bodies = this.buffers.take(Math.min(MAX_INITIAL_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, this.used * 2)));
     this.used = 0;
     this.count = 0;
     this.types = [];
@@ -177,6 +182,7 @@ export class PublishBatcher implements BodyTarget {
     this.sinkIndexes = [];
     this.pool.run<PublishResult>(this.shard, { op: 'publish', batch }, [transferred]).then(
       (result) => {
+        if (result.bodies) this.buffers.give(result.bodies);
         const errors = result.errors.length > 0 ? new Map(result.errors.map(([index, error]) => [index, EngineError.fromJSON(error)])) : null;
         for (let i = 0; i < sinks.length; i++) {
           sinks[i]!.settle(sinkIndexes[i]!, result.offsets[i]!, result.duplicate[i] === 1, errors?.get(i) ?? null);

@@ -110,6 +110,8 @@ export interface PublishResult {
   offsets: Float64Array;
   duplicate: Uint8Array;
   errors: Array<[index: number, error: EngineErrorJSON]>;
+  /** The batch's buffer, handed back (transferred) for the engine to reuse; null when kept. */
+  bodies: ArrayBuffer | null;
 }
 
 /** Create the durable subscription in this shard if it does not exist. Result: void. */

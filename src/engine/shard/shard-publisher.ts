@@ -67,7 +67,7 @@ export class ShardPublisher {
   async publish(batch: EncodedPublishBatch): Promise<PublishResult> {
     const now = Date.now();
     const count = batch.typeOf.length;
-    const result: PublishResult = { offsets: new Float64Array(count).fill(Number.NaN), duplicate: new Uint8Array(count), errors: [] };
+    const result: PublishResult = { offsets: new Float64Array(count).fill(Number.NaN), duplicate: new Uint8Array(count), errors: [], bodies: null };
     const waits: Array<Promise<void>> = [];
     // Accepted events, in append order: `accepted[j]` is the batch index of the j-th.
     const accepted = new Uint32Array(count);
@@ -132,7 +132,6 @@ export class ShardPublisher {
         for (let j = 0; j < stored; j++) {
           const i = accepted[j]!;
           result.offsets[i] = base + j;
-          // Views of the transferred batch buffer: the cache's byte bound bounds what it pins.
           this.tail.add(
             base + j,
             types[typeOf[i]!]!,
@@ -159,6 +158,8 @@ export class ShardPublisher {
     }
     settleDurable(appended);
     await Promise.all(waits);
+    // Nothing holds the batch's buffer now (the tail cache copied what it keeps): it goes back.
+    if (batch.bodies.byteOffset === 0 && batch.bodies.buffer instanceof ArrayBuffer) result.bodies = batch.bodies.buffer;
     return result;
   }
 

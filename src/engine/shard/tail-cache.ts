@@ -3,11 +3,15 @@
  * the head are fed without reading their own writes back from the log. Bounded by record count
  * (the ring's size) and by bytes; anything older is read from the log as usual.
  *
- * A ring of columns rather than an object per record: a record is a slot, and its body is bytes
- * [start, end) of the buffer it arrived in (a publish batch, shared by the batch's records), so
- * caching a record allocates nothing. With each record the cache keeps what routing it needs
- * (type, sender, priority, expiry), so a subscription at the head reads no body to choose it.
+ * A ring of columns rather than an object per record: a record is a slot, and its body is copied
+ * into the current chunk, one of a few fixed buffers the cache recycles as its oldest records go
+ * (so caching neither allocates per record nor keeps the publish batches it came in: those go back
+ * to the engine for reuse). With each record the cache keeps what routing needs (type, sender,
+ * priority, expiry), so a subscription at the head reads no body to choose it. A body larger than a
+ * quarter chunk is not cached: the run restarts after it.
  */
+const CHUNK_BYTES = 1024 * 1024;
+
 export class TailCache {
   private readonly buffers: Array<Uint8Array | null>;
   private readonly starts: Uint32Array;
@@ -22,12 +26,19 @@ export class TailCache {
   private first = -1;
   private head = 0;
   private size = 0;
-  private bytes = 0;
+  /** The chunk records are copied into now, and how much of it is used. */
+  private chunk: Uint8Array | null = null;
+  private chunkUsed = 0;
+  /** Chunks holding cached records (oldest first), besides `chunk`; and emptied ones for reuse. */
+  private readonly full: Uint8Array[] = [];
+  private readonly free: Uint8Array[] = [];
+  private readonly maxChunks: number;
 
   constructor(
     private readonly maxEvents: number,
-    private readonly maxBytes: number,
+    maxBytes: number,
   ) {
+    this.maxChunks = Math.max(2, Math.ceil(maxBytes / CHUNK_BYTES));
     this.buffers = new Array<Uint8Array | null>(maxEvents).fill(null);
     this.starts = new Uint32Array(maxEvents);
     this.ends = new Uint32Array(maxEvents);
@@ -40,15 +51,16 @@ export class TailCache {
   }
 
   /**
-   * Add a durable record (offsets must continue the cached run; a gap restarts the cache). `type`:
-   * its event's type ('' for a record that carries no event); `sender`: the event's sender when
-   * known; `mustParse`: routing needs the body read (a key, recipients, or a copy record).
+   * Add a durable record, copying its body (bytes [start, end) of `source`). Offsets must continue
+   * the cached run; a gap restarts the cache. `type`: its event's type ('' for a record that
+   * carries no event); `sender`: the event's sender when known; `mustParse`: routing needs the body
+   * read (a key, recipients, or a copy record).
    */
   add(
     offset: number,
     type: string,
     sender: string | null,
-    buffer: Uint8Array,
+    source: Uint8Array,
     start: number,
     end: number,
     attributes: number,
@@ -57,21 +69,47 @@ export class TailCache {
     expiresAt: number,
   ): void {
     if (this.size > 0 && this.first + this.size !== offset) this.clear();
+    const length = end - start;
+    if (length > CHUNK_BYTES / 4) {
+      this.clear(); // not cached: the next record starts a new run
+      return;
+    }
+    const at = this.room(length);
+    const chunk = this.chunk!;
+    chunk.set(start === 0 && end === source.length ? source : source.subarray(start, end), at);
     if (this.size === 0) this.first = offset;
     if (this.size === this.maxEvents) this.dropOldest();
     const slot = (this.head + this.size) % this.maxEvents;
     this.size++;
-    this.buffers[slot] = buffer;
-    this.starts[slot] = start;
-    this.ends[slot] = end;
+    this.buffers[slot] = chunk;
+    this.starts[slot] = at;
+    this.ends[slot] = at + length;
     this.typeNames[slot] = type;
     this.senderNames[slot] = sender;
     this.kinds[slot] = attributes;
     this.priorityValues[slot] = priority;
     this.parse[slot] = mustParse ? 1 : 0;
     this.expiries[slot] = expiresAt;
-    this.bytes += end - start;
-    while (this.bytes > this.maxBytes && this.size > 1) this.dropOldest();
+  }
+
+  /** Where `length` bytes go in the current chunk: a new one when it is full, dropping the oldest records past the bound. */
+  private room(length: number): number {
+    if (this.chunk !== null && this.chunkUsed + length <= this.chunk.length) {
+      const at = this.chunkUsed;
+      this.chunkUsed += length;
+      return at;
+    }
+    if (this.chunk !== null) {
+      // The newest record is always in the current chunk: without it, the chunk holds none (the
+      // count bound dropped them) and is free at once.
+      const newest = this.size > 0 ? this.buffers[(this.head + this.size - 1) % this.maxEvents] : null;
+      (newest === this.chunk ? this.full : this.free).push(this.chunk);
+    }
+    // The oldest chunk goes (with its records) while the bound is reached.
+    while (this.full.length >= this.maxChunks && this.size > 0) this.dropOldest();
+    this.chunk = new Uint8Array(CHUNK_BYTES);
+    this.chunkUsed = length;
+    return 0;
   }
 
   /** The slot of `offset`, or -1 when it is not cached. */
@@ -134,11 +172,15 @@ export class TailCache {
 
   private dropOldest(): void {
     const slot = this.head;
-    this.bytes -= this.ends[slot]! - this.starts[slot]!;
-    this.buffers[slot] = null; // the batch buffer is freed once no slot holds it
+    const chunk = this.buffers[slot]!;
+    this.buffers[slot] = null;
     this.senderNames[slot] = null;
     this.head = (this.head + 1) % this.maxEvents;
     this.first++;
     this.size--;
+    // The chunk's last record went: it is reused (records fill chunks in order, oldest first).
+    const next = this.size > 0 ? this.buffers[this.head] : null;
+    if (next !== chunk && this.full[0] === chunk) this.free.push(this.full.shift()!);
+    if (this.size === 0 && this.chunk !== null) this.chunkUsed = 0;
   }
 }
