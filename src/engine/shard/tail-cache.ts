@@ -74,11 +74,12 @@ export class TailCache {
       this.clear(); // not cached: the next record starts a new run
       return;
     }
+    // The count bound first: room() may then reuse what the dropped record held.
+    if (this.size === this.maxEvents) this.dropOldest();
     const at = this.room(length);
     const chunk = this.chunk!;
     chunk.set(start === 0 && end === source.length ? source : source.subarray(start, end), at);
     if (this.size === 0) this.first = offset;
-    if (this.size === this.maxEvents) this.dropOldest();
     const slot = (this.head + this.size) % this.maxEvents;
     this.size++;
     this.buffers[slot] = chunk;
@@ -107,7 +108,7 @@ export class TailCache {
     }
     // The oldest chunk goes (with its records) while the bound is reached.
     while (this.full.length >= this.maxChunks && this.size > 0) this.dropOldest();
-    this.chunk = new Uint8Array(CHUNK_BYTES);
+    this.chunk = this.free.pop() ?? new Uint8Array(CHUNK_BYTES);
     this.chunkUsed = length;
     return 0;
   }

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { unpack } from 'msgpackr';
 import { EngineError } from '../errors.js';
 
@@ -69,13 +70,12 @@ export function encodeTrailBatch(batch: TrailColumns): Buffer {
     view.setUint16(p, nameBytes[i]!, true);
     p += 2 + out.write(name, p + 2, 'utf8');
   });
-  for (let i = 0; i < count; i++) out[p + i] = batch.kinds[i]!;
-  p += count;
-  for (let i = 0; i < count; i++, p += 8) view.setFloat64(p, batch.offsets[i]!, true);
-  for (let i = 0; i < count; i++, p += 8) view.setFloat64(p, batch.times[i]!, true);
-  for (let i = 0; i < count; i++, p += 2) view.setUint16(p, batch.subscriptions[i]! < 0 ? NO_NAME : batch.subscriptions[i]!, true);
-  for (let i = 0; i < count; i++, p += 2) view.setUint16(p, batch.consumers[i]! < 0 ? NO_NAME : batch.consumers[i]!, true);
-  for (let i = 0; i < count; i++, p += 4) view.setUint32(p, batch.attempts[i]! < 0 ? NO_ATTEMPT : batch.attempts[i]!, true);
+  p = writeColumn(out, p, count, batch.kinds, 1, (at, value) => (out[at] = value));
+  p = writeColumn(out, p, count, batch.offsets, 8, (at, value) => view.setFloat64(at, value, true));
+  p = writeColumn(out, p, count, batch.times, 8, (at, value) => view.setFloat64(at, value, true));
+  p = writeColumn(out, p, count, batch.subscriptions, 2, (at, value) => view.setUint16(at, value < 0 ? NO_NAME : value, true));
+  p = writeColumn(out, p, count, batch.consumers, 2, (at, value) => view.setUint16(at, value < 0 ? NO_NAME : value, true));
+  p = writeColumn(out, p, count, batch.attempts, 4, (at, value) => view.setUint32(at, value < 0 ? NO_ATTEMPT : value, true));
   view.setUint32(p, batch.reasons.size, true);
   p += 4;
   for (const [index, reason] of batch.reasons) {
@@ -93,6 +93,30 @@ export function encodeTrailBatch(batch: TrailColumns): Buffer {
     }
   }
   return out;
+}
+
+const LITTLE_ENDIAN = os.endianness() === 'LE';
+const COLUMN_TYPES = { 1: Uint8Array, 2: Uint16Array, 4: Uint32Array, 8: Float64Array } as const;
+
+/**
+ * Write `count` values of a column as `width`-byte little-endian numbers at `p`: on a little-endian
+ * machine as one copy of a typed array of that width (a negative index or attempt, -1, converts to
+ * the all-ones "none" value of its width, as the format wants), else value by value.
+ */
+function writeColumn(out: Buffer, p: number, count: number, values: ArrayLike<number>, width: 1 | 2 | 4 | 8, write: (at: number, value: number) => void): number {
+  if (LITTLE_ENDIAN && count > 0) {
+    const Column = COLUMN_TYPES[width] as unknown as new (length: number) => Uint8Array | Uint16Array | Uint32Array | Float64Array;
+    let column: Uint8Array | Uint16Array | Uint32Array | Float64Array;
+    if (values instanceof Column) column = values.subarray(0, count);
+    else {
+      column = new Column(count);
+      for (let i = 0; i < count; i++) column[i] = values[i]!;
+    }
+    out.set(new Uint8Array(column.buffer, column.byteOffset, count * width), p);
+  } else {
+    for (let i = 0; i < count; i++) write(p + i * width, values[i]!);
+  }
+  return p + count * width;
 }
 
 export function decodeTrailBatch(body: Uint8Array): TrailColumns {
