@@ -129,21 +129,17 @@ export class ShardPublisher {
           attributes,
           streams: pick(batch.streams),
         });
+        // The tail cache copies the whole batch at once when it stored all of it (the usual case).
+        const run = all ? this.tail.copyRun(base, batch.bodies, 0, ends[count - 1]!) : -1;
+        const tail = this.tail;
         for (let j = 0; j < stored; j++) {
           const i = accepted[j]!;
           result.offsets[i] = base + j;
-          this.tail.add(
-            base + j,
-            types[typeOf[i]!]!,
-            batch.producers[batch.producerOf[i]!]!.id,
-            batch.bodies,
-            starts[i]!,
-            ends[i]!,
-            attributes[j]!,
-            batch.priorities[i]!,
-            (flags[i]! & (PublishFlag.KEY | PublishFlag.RECIPIENTS)) !== 0,
-            batch.expiresAts[i]!,
-          );
+          const type = types[typeOf[i]!]!;
+          const sender = batch.producers[batch.producerOf[i]!]!.id;
+          const mustParse = (flags[i]! & (PublishFlag.KEY | PublishFlag.RECIPIENTS)) !== 0;
+          if (run >= 0) tail.addCopied(base + j, type, sender, run + starts[i]!, run + ends[i]!, attributes[j]!, batch.priorities[i]!, mustParse, batch.expiresAts[i]!);
+          else tail.add(base + j, type, sender, batch.bodies, starts[i]!, ends[i]!, attributes[j]!, batch.priorities[i]!, mustParse, batch.expiresAts[i]!);
         }
         this.onStored({ base, count: stored, attributes, priorities: pick(batch.priorities), deliverAts: pick(batch.deliverAts), streams: pick(batch.streams) });
       } catch (cause) {

@@ -80,11 +80,39 @@ export class TailCache {
     const chunk = this.chunk!;
     chunk.set(start === 0 && end === source.length ? source : source.subarray(start, end), at);
     if (this.size === 0) this.first = offset;
+    this.put(chunk, at, at + length, type, sender, attributes, priority, mustParse, expiresAt);
+  }
+
+  /**
+   * Copy a run of bodies (bytes [start, end) of `source`, a publish batch whose first record is
+   * `firstOffset`) in one go; its records are then added with `addCopied`, in order, their bodies
+   * given from the position this answers. Returns where the run
+   * starts, or -1 when it is larger than a chunk (add its records one by one then).
+   */
+  copyRun(firstOffset: number, source: Uint8Array, start: number, end: number): number {
+    const length = end - start;
+    if (length > CHUNK_BYTES) return -1;
+    if (this.size > 0 && this.first + this.size !== firstOffset) this.clear();
+    const at = this.room(length);
+    this.chunk!.set(start === 0 && end === source.length ? source : source.subarray(start, end), at);
+    return at;
+  }
+
+  /** Add a record whose body is bytes [start, end) of the run `copyRun` just copied (positions from its answer). */
+  addCopied(offset: number, type: string, sender: string | null, start: number, end: number, attributes: number, priority: number, mustParse: boolean, expiresAt: number): void {
+    // copyRun restarted the run if it did not continue; within a run offsets follow each other.
+    if (this.size > 0 && this.first + this.size !== offset) throw new Error(`tail cache: record ${offset} does not follow ${this.first + this.size - 1}`);
+    if (this.size === this.maxEvents) this.dropOldest();
+    if (this.size === 0) this.first = offset;
+    this.put(this.chunk!, start, end, type, sender, attributes, priority, mustParse, expiresAt);
+  }
+
+  private put(chunk: Uint8Array, start: number, end: number, type: string, sender: string | null, attributes: number, priority: number, mustParse: boolean, expiresAt: number): void {
     const slot = (this.head + this.size) % this.maxEvents;
     this.size++;
     this.buffers[slot] = chunk;
-    this.starts[slot] = at;
-    this.ends[slot] = at + length;
+    this.starts[slot] = start;
+    this.ends[slot] = end;
     this.typeNames[slot] = type;
     this.senderNames[slot] = sender;
     this.kinds[slot] = attributes;
@@ -163,12 +191,14 @@ export class TailCache {
   /** Forget cached records below `offset` (compaction removed some of them from the log). */
   dropBelow(offset: number): void {
     while (this.size > 0 && this.first < offset) this.dropOldest();
+    if (this.size === 0) this.chunkUsed = 0;
   }
 
   clear(): void {
     while (this.size > 0) this.dropOldest();
     this.first = -1;
     this.head = 0;
+    this.chunkUsed = 0; // the current chunk holds no record now
   }
 
   private dropOldest(): void {
@@ -182,6 +212,5 @@ export class TailCache {
     // The chunk's last record went: it is reused (records fill chunks in order, oldest first).
     const next = this.size > 0 ? this.buffers[this.head] : null;
     if (next !== chunk && this.full[0] === chunk) this.free.push(this.full.shift()!);
-    if (this.size === 0 && this.chunk !== null) this.chunkUsed = 0;
   }
 }

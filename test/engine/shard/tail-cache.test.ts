@@ -718,3 +718,90 @@ describe('TailCache', () => {
     }
   });
 });
+
+describe('TailCache runs (a publish batch copied at once)', () => {
+  /** A batch of `count` bodies of 10 to 300 bytes back to back in one buffer, as the engine packs them. */
+  function batchOf(count: number, seed: number): { bytes: Uint8Array; ends: number[] } {
+    const random = prng(seed);
+    const ends: number[] = [];
+    let total = 0;
+    for (let i = 0; i < count; i++) ends.push((total += 10 + Math.floor(random() * 290)));
+    const bytes = new Uint8Array(total);
+    for (let i = 0; i < total; i++) bytes[i] = Math.floor(random() * 256);
+    return { bytes, ends };
+  }
+
+  function addRun(cache: TailCache, base: number, batch: { bytes: Uint8Array; ends: number[] }): number {
+    const at = cache.copyRun(base, batch.bytes, 0, batch.ends.at(-1)!);
+    if (at < 0) return at;
+    batch.ends.forEach((end, i) => {
+      const start = i === 0 ? 0 : batch.ends[i - 1]!;
+      cache.addCopied(base + i, `t/${i % 3}`, `p${i % 2}`, at + start, at + end, 0, i % 10, i % 4 === 0, i);
+    });
+    return at;
+  }
+
+  function expectRecord(cache: TailCache, offset: number, batch: { bytes: Uint8Array; ends: number[] }, i: number): void {
+    const slot = cache.slotOf(offset);
+    expect(slot, `offset ${offset}`).toBeGreaterThanOrEqual(0);
+    const start = i === 0 ? 0 : batch.ends[i - 1]!;
+    expect(sameBytes(cache.buffer(slot).subarray(cache.start(slot), cache.end(slot)), batch.bytes.subarray(start, batch.ends[i]))).toBe(true);
+    expect([cache.type(slot), cache.sender(slot), cache.priority(slot), cache.mustParse(slot), cache.expiresAt(slot)]).toEqual([`t/${i % 3}`, `p${i % 2}`, i % 10, i % 4 === 0, i]);
+  }
+
+  it('keeps each record of runs, across chunks, as a copy of its batch', () => {
+    const cache = new TailCache(100_000, 4 * CHUNK);
+    const batches = Array.from({ length: 40 }, (_, b) => batchOf(1000, 100 + b));
+    let base = 0;
+    const bases: number[] = [];
+    for (const batch of batches) {
+      bases.push(base);
+      expect(addRun(cache, base, batch)).toBeGreaterThanOrEqual(0);
+      base += batch.ends.length;
+    }
+    expect(cache.endOffset).toBe(base);
+    // The newest batches are kept whole and right (the byte bound dropped the oldest ones).
+    for (let b = batches.length - 3; b < batches.length; b++) for (let i = 0; i < 1000; i++) expectRecord(cache, bases[b]! + i, batches[b]!, i);
+    expect(cache.slotOf(0)).toBe(-1);
+    // Changing a batch afterwards does not change the cache.
+    batches.at(-1)!.bytes.fill(0);
+    expect(sameBytes(cache.buffer(cache.slotOf(base - 1)).subarray(cache.start(cache.slotOf(base - 1)), cache.end(cache.slotOf(base - 1))), new Uint8Array(cache.end(cache.slotOf(base - 1)) - cache.start(cache.slotOf(base - 1))))).toBe(false);
+  });
+
+  it('restarts the run at a gap before a run, and keeps runs after single adds', () => {
+    const cache = new TailCache(1000, 2 * CHUNK);
+    add(cache, recordAt(0));
+    add(cache, recordAt(1));
+    const batch = batchOf(50, 7);
+    addRun(cache, 10, batch); // offsets 2..9 never came: the cache restarts at 10
+    expect(cache.slotOf(1)).toBe(-1);
+    for (let i = 0; i < 50; i++) expectRecord(cache, 10 + i, batch, i);
+    add(cache, recordAt(60));
+    expect(cache.slotOf(60)).toBeGreaterThanOrEqual(0);
+    expectRecord(cache, 59, batch, 49);
+  });
+
+  it('holds the count bound inside a run: the newest records of the run stay right', () => {
+    const cache = new TailCache(64, 2 * CHUNK);
+    const batch = batchOf(500, 9);
+    addRun(cache, 0, batch);
+    for (let i = 0; i < 436; i++) expect(cache.slotOf(i)).toBe(-1);
+    for (let i = 436; i < 500; i++) expectRecord(cache, i, batch, i);
+    const next = batchOf(300, 10);
+    addRun(cache, 500, next);
+    for (let i = 236; i < 300; i++) expectRecord(cache, 500 + i, next, i);
+  });
+
+  it('answers -1 for a run larger than a chunk (its records are added one by one instead)', () => {
+    const cache = new TailCache(1000, 2 * CHUNK);
+    expect(cache.copyRun(0, PATTERN, 0, CHUNK + 1)).toBe(-1);
+    expect(cache.copyRun(0, PATTERN, 0, CHUNK)).toBe(0);
+  });
+
+  it('refuses a record of a run out of order (a bug, not data)', () => {
+    const cache = new TailCache(1000, 2 * CHUNK);
+    const at = cache.copyRun(5, PATTERN, 0, 20);
+    cache.addCopied(5, 't', null, at, at + 10, 0, 4, false, 0);
+    expect(() => cache.addCopied(7, 't', null, at + 10, at + 20, 0, 4, false, 0)).toThrow(/does not follow/);
+  });
+});
