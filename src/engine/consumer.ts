@@ -4,7 +4,8 @@ import { EngineError } from './errors.js';
 
 /** What a consumer asks the engine to do with its deliveries. */
 export interface ConsumerControl {
-  ack(consumer: Consumer, delivery: DeliveryRef): void;
+  /** Settle these deliveries as done (a consumer acks a handler's batch at once). */
+  ack(consumer: Consumer, deliveries: readonly DeliveryRef[]): void;
   nack(consumer: Consumer, delivery: DeliveryRef, delayMs: number): void;
   discard(consumer: Consumer, delivery: DeliveryRef, reason: string): void;
   /** Bring the delivery back after `delayMs`, durably, without counting an attempt. */
@@ -46,7 +47,7 @@ export class Consumer {
   ack(deliveries: DeliveryRef | readonly DeliveryRef[]): void {
     const list = this.own(deliveries);
     this.ackTimes.acked(list);
-    for (const delivery of list) this.control.ack(this, delivery);
+    this.control.ack(this, list);
   }
 
   /** Deliver again after `delayMs` (default at once); the attempt counts toward maxDeliveries. */

@@ -310,7 +310,9 @@ export class Engine {
   }
 
   private readonly control: ConsumerControl = {
-    ack: (consumer, delivery) => this.settlers[delivery.shard]?.ack(consumer.subscription, delivery.offset),
+    ack: (consumer, deliveries) => {
+      for (const delivery of deliveries) this.settlers[delivery.shard]?.ack(consumer.subscription, delivery.offset);
+    },
     nack: (consumer, delivery, delayMs) => this.settlers[delivery.shard]?.nack(consumer.subscription, delivery.offset, delayMs),
     discard: (consumer, delivery, reason) => this.settlers[delivery.shard]?.discard(consumer.subscription, delivery.offset, reason),
     defer: (consumer, delivery, delayMs) => this.settlers[delivery.shard]?.defer(consumer.subscription, delivery.offset, delayMs),

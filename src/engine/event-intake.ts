@@ -59,10 +59,10 @@ export class EventIntake {
       let left = inputs.length;
       if (left === 0) resolve(results);
       const sink: OutcomeSink = {
-        settle: (index, offset, duplicate, error) => {
+        settle: (index, offset, duplicate, error, now) => {
           const queued = pendings[index]!;
           queued.window.pending--;
-          if (!error) this.latency.record('publish_to_durable', (performance.now() - startedAt) * 1000);
+          if (!error) this.latency.record('publish_to_durable', (now - startedAt) * 1000);
           results[index] = error ?? receiptOf(queued, offset, duplicate);
           if (--left === 0) resolve(results);
         },

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { EngineError } from './errors.js';
 import type { BodyTarget } from './event-codec.js';
 import { PublishFlag, type ProducerIdentity, type PublishResult } from './shard-messages.js';
@@ -7,10 +8,11 @@ import type { ShardPool } from './shard-pool.js';
 /**
  * Told what became of queued events; `index` is the one the caller gave with each event. Either
  * `error` is set, or `offset` (the original one for a duplicate) and `duplicate` are meaningful.
- * Positional, not an outcome object: this runs once per published event.
+ * `now` is performance.now() when the outcome came (one reading for a whole batch). Positional, not
+ * an outcome object: this runs once per published event.
  */
 export interface OutcomeSink {
-  settle(index: number, offset: number, duplicate: boolean, error: EngineError | null): void;
+  settle(index: number, offset: number, duplicate: boolean, error: EngineError | null, now: number): void;
 }
 
 /**
@@ -184,11 +186,15 @@ export class PublishBatcher implements BodyTarget {
       (result) => {
         if (result.bodies) this.buffers.give(result.bodies);
         const errors = result.errors.length > 0 ? new Map(result.errors.map(([index, error]) => [index, EngineError.fromJSON(error)])) : null;
+        const now = performance.now();
         for (let i = 0; i < sinks.length; i++) {
-          sinks[i]!.settle(sinkIndexes[i]!, result.offsets[i]!, result.duplicate[i] === 1, errors?.get(i) ?? null);
+          sinks[i]!.settle(sinkIndexes[i]!, result.offsets[i]!, result.duplicate[i] === 1, errors?.get(i) ?? null, now);
         }
       },
-      (error: EngineError) => sinks.forEach((sink, i) => sink.settle(sinkIndexes[i]!, -1, false, error)),
+      (error: EngineError) => {
+        const now = performance.now();
+        sinks.forEach((sink, i) => sink.settle(sinkIndexes[i]!, -1, false, error, now));
+      },
     );
   }
 }

@@ -42,12 +42,12 @@ export class PublishWaiter implements OutcomeSink, PendingPublish {
     private readonly latency: LatencyRecorder,
   ) {}
 
-  settle(_index: number, offset: number, duplicate: boolean, error: EngineError | null): void {
+  settle(_index: number, offset: number, duplicate: boolean, error: EngineError | null, now: number): void {
     this.window.pending--;
     if (error) {
       this.reject(error);
     } else {
-      this.latency.record('publish_to_durable', (performance.now() - this.startedAt) * 1000);
+      this.latency.record('publish_to_durable', (now - this.startedAt) * 1000);
       this.resolve(receiptOf(this, offset, duplicate));
     }
   }

@@ -18,14 +18,20 @@ export class SettleBatcher {
   ) {}
 
   ack(subscription: string, offset: number): void {
-    let offsets = this.acks.get(subscription);
+    // Acks come in runs of one subscription: its list is looked up once per run.
+    let offsets = subscription === this.lastSubscription ? this.lastOffsets! : this.acks.get(subscription);
     if (!offsets) {
       offsets = [];
       this.acks.set(subscription, offsets);
     }
+    this.lastSubscription = subscription;
+    this.lastOffsets = offsets;
     offsets.push(offset);
-    this.schedule();
+    if (!this.scheduled) this.schedule();
   }
+
+  private lastSubscription: string | null = null;
+  private lastOffsets: number[] | null = null;
 
   nack(subscription: string, offset: number, delayMs: number): void {
     this.nacks.push({ subscription, offsets: [offset], delayMs });
@@ -56,6 +62,8 @@ export class SettleBatcher {
     const discards = this.discards;
     const defers = this.defers;
     this.acks = new Map();
+    this.lastSubscription = null;
+    this.lastOffsets = null;
     this.nacks = [];
     this.discards = [];
     this.defers = [];

@@ -4,7 +4,7 @@ import type { SubscriptionSpec } from '../subscription-spec.js';
 import { OffsetRangeSet } from './offset-range-set.js';
 import { ReadyQueue, ScanStep } from './ready-queue.js';
 import { ConsumerSlots, type ConsumerSlot } from './consumer-slots.js';
-import { before, EXPIRED, MAIN_RANK, RANKS, laneKey, type DeadLetter, type PendingEvent } from './pending-event.js';
+import { before, EXPIRED, MAIN_RANK, PendingEventPool, RANKS, laneKey, type DeadLetter, type PendingEvent } from './pending-event.js';
 import { TypeMatcher } from './type-matcher.js';
 import type { EventCounters } from './shard-metrics.js';
 
@@ -38,6 +38,8 @@ export class SubscriptionState {
   /** Where the subscription started in this shard (a lane's first read begins there). */
   readonly startOffset: number;
   private redeliver: PendingEvent[] = [];
+  /** Finished pending records kept for reuse. */
+  private readonly pool: PendingEventPool;
   private outstanding = 0;
   private readonly heldKeys = new Map<string, number>();
   private readonly consumers = new ConsumerSlots();
@@ -54,6 +56,7 @@ export class SubscriptionState {
   ) {
     this.spec = spec;
     this.counters = counters;
+    this.pool = new PendingEventPool(spec.maxInFlight);
     this.matcher = new TypeMatcher(new TypePattern(spec.pattern));
     this.readOffset = readOffset;
     this.done = done;
@@ -176,6 +179,7 @@ export class SubscriptionState {
     for (const item of this.ready.removeWhere((candidate) => this.heldKeys.has(candidate.key))) {
       this.pending.delete(item.offset);
       this.rewindOffset = Math.min(this.rewindOffset ?? item.offset, item.offset);
+      this.pool.give(item);
     }
   }
 
@@ -198,24 +202,7 @@ export class SubscriptionState {
     type = key,
     sender: string | null = null,
   ): void {
-    const item: PendingEvent = {
-      offset,
-      rank,
-      lanePos,
-      doneKey,
-      key,
-      type,
-      body,
-      bodyStart,
-      bodyEnd,
-      sender,
-      attempt: 0,
-      state: 'ready',
-      consumer: null,
-      dueAt: 0,
-      replayed: false,
-      expiresAt,
-    };
+    const item = this.pool.take(offset, rank, lanePos, doneKey, key, type, body, bodyStart, bodyEnd, sender, 'ready', false, expiresAt);
     if (this.ready.count >= this.spec.maxInFlight) {
       for (const evicted of this.ready.evictAbove(rank, this.ready.count - this.spec.maxInFlight + 1)) {
         this.pending.delete(evicted.offset);
@@ -225,6 +212,7 @@ export class SubscriptionState {
         } else {
           this.readOffset = Math.min(this.readOffset, evicted.offset);
         }
+        this.pool.give(evicted);
       }
     }
     this.pending.set(offset, item);
@@ -258,6 +246,7 @@ export class SubscriptionState {
         this.deadLettered++;
         this.counters?.deadLettered(item.type, 'expired');
         dead.push({ offset: item.offset, key: item.doneKey, reason: EXPIRED, attempts: item.attempt, replayed: item.replayed });
+        this.pool.give(item);
         continue;
       }
       if (item.attempt >= this.spec.maxDeliveries) {
@@ -266,6 +255,7 @@ export class SubscriptionState {
         this.deadLettered++;
         this.counters?.deadLettered(item.type, 'max-deliveries');
         dead.push({ offset: item.offset, key: item.doneKey, reason: `not acked after ${item.attempt} deliveries`, attempts: item.attempt, replayed: item.replayed });
+        this.pool.give(item);
         continue;
       }
       // A replayed dead letter takes its key like a first delivery: it waits while another event of
@@ -289,6 +279,7 @@ export class SubscriptionState {
         this.deadLettered++;
         this.counters?.deadLettered(item.type, 'expired');
         dead.push({ offset: item.offset, key: item.doneKey, reason: EXPIRED, attempts: 0, replayed: false });
+        this.pool.give(item);
         return ScanStep.Take;
       }
       if (this.spec.ordered) {
@@ -320,6 +311,7 @@ export class SubscriptionState {
       acked.push(offset);
       keys.push(item.doneKey);
       if (item.replayed) replayedDone.push(offset);
+      this.pool.give(item);
     }
     return { acked, keys, replayedDone };
   }
@@ -333,6 +325,7 @@ export class SubscriptionState {
       this.deadLettered++;
       this.counters?.deadLettered(item.type, 'discarded');
       dead.push({ offset, key: item.doneKey, reason: `discarded: ${reason}`, attempts: item.attempt, replayed: item.replayed });
+      this.pool.give(item);
     }
     return dead;
   }
@@ -344,24 +337,7 @@ export class SubscriptionState {
   replay(offset: number, key: string, body: Uint8Array, bodyStart: number, bodyEnd: number, type = key): boolean {
     if (this.pending.has(offset)) return false;
     // A replay is an operator's decision: it is delivered even if the event's ttl has passed.
-    const item: PendingEvent = {
-      offset,
-      rank: MAIN_RANK,
-      lanePos: -1,
-      doneKey: offset,
-      key,
-      type,
-      body,
-      bodyStart,
-      bodyEnd,
-      sender: null,
-      attempt: 0,
-      state: 'waiting',
-      consumer: null,
-      dueAt: 0,
-      replayed: true,
-      expiresAt: 0,
-    };
+    const item = this.pool.take(offset, MAIN_RANK, -1, offset, key, type, body, bodyStart, bodyEnd, null, 'waiting', true, 0);
     this.pending.set(offset, item);
     this.outstanding++;
     this.done.delete(offset);
@@ -425,6 +401,7 @@ export class SubscriptionState {
       this.counters?.deferred(item.type);
       finished.push(offset);
       keys.push(item.doneKey);
+      this.pool.give(item);
     }
     return { finished, keys };
   }
