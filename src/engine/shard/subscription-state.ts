@@ -4,7 +4,8 @@ import type { SubscriptionSpec } from '../subscription-spec.js';
 import { OffsetRangeSet } from './offset-range-set.js';
 import { ReadyQueue, ScanStep } from './ready-queue.js';
 import { ConsumerSlots, type ConsumerSlot } from './consumer-slots.js';
-import { before, EXPIRED, MAIN_RANK, PendingEventPool, RANKS, laneKey, type DeadLetter, type PendingEvent } from './pending-event.js';
+import { before, EXPIRED, MAIN_RANK, RANKS, laneKey, type DeadLetter, type PendingEvent } from './pending-event.js';
+import { PendingEvents } from './pending-events.js';
 import { TypeMatcher } from './type-matcher.js';
 import type { EventCounters } from './shard-metrics.js';
 
@@ -31,15 +32,14 @@ export class SubscriptionState {
   readOffset: number;
   /** Done offsets at or above the commit point (acked, dead-lettered, or recovered as such). */
   readonly done: OffsetRangeSet;
-  private readonly pending = new Map<number, PendingEvent>();
+  private readonly pending: PendingEvents;
   private readonly ready = new ReadyQueue<PendingEvent>(RANKS);
   /** Next lane position to read, by priority (unset: from the subscription's start). */
   readonly laneRead: Array<number | undefined> = new Array(RANKS);
   /** Where the subscription started in this shard (a lane's first read begins there). */
   readonly startOffset: number;
   private redeliver: PendingEvent[] = [];
-  /** Finished pending records kept for reuse. */
-  private readonly pool: PendingEventPool;
+
   private outstanding = 0;
   private readonly heldKeys = new Map<string, number>();
   private readonly consumers = new ConsumerSlots();
@@ -56,7 +56,7 @@ export class SubscriptionState {
   ) {
     this.spec = spec;
     this.counters = counters;
-    this.pool = new PendingEventPool(spec.maxInFlight);
+    this.pending = new PendingEvents(spec.maxInFlight);
     this.matcher = new TypeMatcher(new TypePattern(spec.pattern));
     this.readOffset = readOffset;
     this.done = done;
@@ -77,20 +77,12 @@ export class SubscriptionState {
 
   /** Every matching event below this offset is done. */
   get commitOffset(): number {
-    // A full pass (pending is bounded by twice the window): rewound reads and replays insert out of
-    // offset order, so the first key is not always the lowest.
-    let commit = this.rewindOffset === null ? this.readOffset : Math.min(this.readOffset, this.rewindOffset);
-    for (const item of this.pending.values()) if (!item.replayed && item.lanePos < 0 && item.offset < commit) commit = item.offset;
-    return commit;
+    return this.pending.commitOffset(this.readOffset, this.rewindOffset);
   }
 
   /** Every wanted entry of `priority`'s lane below this position is done (undefined: never read). */
   laneCommit(priority: number): number | undefined {
-    let commit = this.laneRead[priority];
-    if (commit === undefined) return undefined;
-    const rank = 9 - priority;
-    for (const item of this.pending.values()) if (item.rank === rank && item.lanePos >= 0 && item.lanePos < commit) commit = item.lanePos;
-    return commit;
+    return this.pending.laneCommit(priority, this.laneRead[priority]);
   }
 
   /** Events this subscription dead-lettered here since the shard opened (for status and metrics). */
@@ -179,7 +171,7 @@ export class SubscriptionState {
     for (const item of this.ready.removeWhere((candidate) => this.heldKeys.has(candidate.key))) {
       this.pending.delete(item.offset);
       this.rewindOffset = Math.min(this.rewindOffset ?? item.offset, item.offset);
-      this.pool.give(item);
+      this.pending.recycle(item);
     }
   }
 
@@ -202,7 +194,7 @@ export class SubscriptionState {
     type = key,
     sender: string | null = null,
   ): void {
-    const item = this.pool.take(offset, rank, lanePos, doneKey, key, type, body, bodyStart, bodyEnd, sender, 'ready', false, expiresAt);
+    const item = this.pending.record(offset, rank, lanePos, doneKey, key, type, body, bodyStart, bodyEnd, sender, 'ready', false, expiresAt);
     if (this.ready.count >= this.spec.maxInFlight) {
       for (const evicted of this.ready.evictAbove(rank, this.ready.count - this.spec.maxInFlight + 1)) {
         this.pending.delete(evicted.offset);
@@ -212,10 +204,10 @@ export class SubscriptionState {
         } else {
           this.readOffset = Math.min(this.readOffset, evicted.offset);
         }
-        this.pool.give(evicted);
+        this.pending.recycle(evicted);
       }
     }
-    this.pending.set(offset, item);
+    this.pending.add(item);
     this.ready.push(item);
   }
 
@@ -246,7 +238,7 @@ export class SubscriptionState {
         this.deadLettered++;
         this.counters?.deadLettered(item.type, 'expired');
         dead.push({ offset: item.offset, key: item.doneKey, reason: EXPIRED, attempts: item.attempt, replayed: item.replayed });
-        this.pool.give(item);
+        this.pending.recycle(item);
         continue;
       }
       if (item.attempt >= this.spec.maxDeliveries) {
@@ -255,7 +247,7 @@ export class SubscriptionState {
         this.deadLettered++;
         this.counters?.deadLettered(item.type, 'max-deliveries');
         dead.push({ offset: item.offset, key: item.doneKey, reason: `not acked after ${item.attempt} deliveries`, attempts: item.attempt, replayed: item.replayed });
-        this.pool.give(item);
+        this.pending.recycle(item);
         continue;
       }
       // A replayed dead letter takes its key like a first delivery: it waits while another event of
@@ -279,7 +271,7 @@ export class SubscriptionState {
         this.deadLettered++;
         this.counters?.deadLettered(item.type, 'expired');
         dead.push({ offset: item.offset, key: item.doneKey, reason: EXPIRED, attempts: 0, replayed: false });
-        this.pool.give(item);
+        this.pending.recycle(item);
         return ScanStep.Take;
       }
       if (this.spec.ordered) {
@@ -311,7 +303,7 @@ export class SubscriptionState {
       acked.push(offset);
       keys.push(item.doneKey);
       if (item.replayed) replayedDone.push(offset);
-      this.pool.give(item);
+      this.pending.recycle(item);
     }
     return { acked, keys, replayedDone };
   }
@@ -325,7 +317,7 @@ export class SubscriptionState {
       this.deadLettered++;
       this.counters?.deadLettered(item.type, 'discarded');
       dead.push({ offset, key: item.doneKey, reason: `discarded: ${reason}`, attempts: item.attempt, replayed: item.replayed });
-      this.pool.give(item);
+      this.pending.recycle(item);
     }
     return dead;
   }
@@ -337,8 +329,8 @@ export class SubscriptionState {
   replay(offset: number, key: string, body: Uint8Array, bodyStart: number, bodyEnd: number, type = key): boolean {
     if (this.pending.has(offset)) return false;
     // A replay is an operator's decision: it is delivered even if the event's ttl has passed.
-    const item = this.pool.take(offset, MAIN_RANK, -1, offset, key, type, body, bodyStart, bodyEnd, null, 'waiting', true, 0);
-    this.pending.set(offset, item);
+    const item = this.pending.record(offset, MAIN_RANK, -1, offset, key, type, body, bodyStart, bodyEnd, null, 'waiting', true, 0);
+    this.pending.add(item);
     this.outstanding++;
     this.done.delete(offset);
     this.queueRedelivery(item);
@@ -401,7 +393,7 @@ export class SubscriptionState {
       this.counters?.deferred(item.type);
       finished.push(offset);
       keys.push(item.doneKey);
-      this.pool.give(item);
+      this.pending.recycle(item);
     }
     return { finished, keys };
   }

@@ -32,8 +32,8 @@ const MAX_RECORDS_PER_LOOKUP = 200_000;
 
 /**
  * The audit trail of a shard: every delivery and settlement of its events, appended in batches (one
- * record per event-loop turn, or per MAX_BUFFERED entries) to a log of its own with the shard's
- * fsync policy, so the hot path pays one small write into columns per entry and no write of its
+ * record per fsync window, or per event-loop turn with fsync `always`, or per MAX_BUFFERED entries)
+ * to a log of its own with the shard's fsync policy, so the hot path pays one small write into columns per entry and no write of its
  * own (format: trail-batch.ts). A lookup scans the trail from the event's publish time on (records
  * are timestamped when written).
  */
@@ -56,10 +56,13 @@ export class TrailLog {
   private delays = new Map<number, number>();
   private copies = new Map<number, number>();
   private scheduled = false;
+  private timer: NodeJS.Timeout | null = null;
   private readonly flushNow = (): void => this.flush();
 
   private constructor(
     private readonly log: Log | null,
+    /** How long entries wait to be appended together: the fsync window (0: the end of the turn). */
+    private readonly flushDelayMs: number,
     private readonly onError: (error: unknown) => void,
   ) {}
 
@@ -77,7 +80,9 @@ export class TrailLog {
   ): Promise<TrailLog> {
     const segmentBytes = Math.max(64 * 1024, Math.min(16 * 1024 * 1024, Math.floor(retentionBytes / 4)));
     const log = enabled ? await Log.open(path.join(dir, 'trail'), { fsync, fsyncIntervalMs, segmentBytes, retentionBytes }) : null;
-    return new TrailLog(log, onError);
+    // Entries are gathered over one group-commit window (they become durable no later than they
+    // would have appended turn by turn); with fsync `always`, at the end of each turn.
+    return new TrailLog(log, fsync === 'always' ? 0 : fsyncIntervalMs, onError);
   }
 
   add(
@@ -116,12 +121,17 @@ export class TrailLog {
     if (this.count >= MAX_BUFFERED || this.names.length >= MAX_TRAIL_NAMES - 2) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(this.flushNow);
+      if (this.flushDelayMs > 0) this.timer = setTimeout(this.flushNow, this.flushDelayMs);
+      else setImmediate(this.flushNow);
     }
   }
 
   flush(): void {
     this.scheduled = false;
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     if (this.count === 0 || !this.log) return;
     const body = encodeTrailBatch({
       count: this.count,
