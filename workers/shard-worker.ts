@@ -74,7 +74,11 @@ async function run(task: ShardTask): Promise<unknown> {
   try {
     switch (task.op) {
       case 'publish': {
-        const result = await startThen(slot, task.seq, () => shard.publish(task.batch));
+        // Signatures are checked before the batch's turn ends: later tasks of the shard wait (its
+        // order holds) while the checks run on the thread pool and this thread serves other shards.
+        const checking = shard.checkSignatures(task.batch);
+        const verdicts = checking === null ? null : await checking;
+        const result = await startThen(slot, task.seq, () => shard.publish(task.batch, verdicts));
         // The batch's buffer goes back to the engine with the result, transferred.
         return result.bodies ? move({ [transferableSymbol]: [result.bodies], [valueSymbol]: result }) : result;
       }

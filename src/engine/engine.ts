@@ -86,6 +86,7 @@ export class Engine {
       maxPayloadBytes: options.maxPayloadBytes,
       trail: options.trail,
       trailRetentionBytes: options.trailRetentionBytes,
+      signatureChecksInFlight: signatureChecksInFlight(options.workers),
       ...loadRetention(options.dataDir, { retentionMs: options.retentionMs, retentionBytes: options.retentionBytes }),
     };
     this.pool = new ShardPool({
@@ -378,4 +379,13 @@ export class Engine {
       openDataDirs.delete(this.dataDirKey);
     }
   }
+}
+
+/**
+ * Verifications each shard worker runs at once on libuv's thread pool: the workers share it, and one
+ * of its threads is left for the logs' fsyncs and file work.
+ */
+function signatureChecksInFlight(workers: number): number {
+  const poolThreads = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  return Math.max(1, Math.floor((poolThreads - 1) / Math.max(1, workers)));
 }

@@ -34,6 +34,8 @@ export interface ShardConfig {
   trail: boolean;
   /** Bytes of trail a shard keeps at most (oldest dropped first). */
   trailRetentionBytes: number;
+  /** Signature verifications a worker runs at once on the thread pool (see SignatureChecks). */
+  signatureChecksInFlight: number;
   /** How long the shard keeps its events (null: keep). */
   retentionMs: number | null;
   retentionBytes: number | null;

@@ -120,6 +120,25 @@ export function verifyEventSignature(publicKey: crypto.KeyObject, event: SignedE
   }
 }
 
+/**
+ * verifyEventSignature on libuv's thread pool (node:crypto with a callback), so that several
+ * verifications run at once on other cores while the calling thread goes on.
+ */
+export function verifyEventSignatureAsync(publicKey: crypto.KeyObject, event: SignedEventContent, signature: Uint8Array): Promise<boolean> {
+  if (publicKey.type !== 'public') {
+    return Promise.reject(new EngineError('INVALID_ARGUMENT', 'publicKey must be a public key', { field: 'publicKey' }));
+  }
+  checkEd25519(publicKey, 'publicKey');
+  if (!(signature instanceof Uint8Array) || signature.byteLength !== SIGNATURE_BYTES) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    try {
+      crypto.verify(null, canonicalSigningBytes(event), publicKey, signature, (error, valid) => resolve(!error && valid));
+    } catch {
+      resolve(false);
+    }
+  });
+}
+
 function sortedHeaders(headers: Record<string, string> | undefined): Array<[Buffer, Buffer]> {
   if (headers === undefined) return [];
   const entries: Array<[Buffer, Buffer]> = [];

@@ -69,4 +69,43 @@ describe('signed events', () => {
     const signed = await engine.publish('optional', { type: TYPE, id: 'pay-2', payload: bytes('x'), signature });
     expect(signed.offset).toBe(plain.offset + 1);
   });
+
+  it('keeps publish order of one type while signed batches are verified off the thread, good and bad signatures mixed', async () => {
+    const engine = await harness.open({ workers: 1, shards: 1 });
+    const keys = generateSigningKeyPair();
+    engine.registerClient({ id: 'optional', publicKey: keys.publicKey });
+    engine.registerClient({ id: 'reader' });
+    const reader = new DeliveryRecorder();
+    await engine.subscribe('reader', { name: 'ordered', pattern: '**', start: { from: 'all' } }, reader.handler);
+    // Signed, unsigned and badly signed events of one type, published without waiting: the signed
+    // batches take longer in the worker, yet nothing may overtake them.
+    const publishes: Array<Promise<unknown>> = [];
+    const track = (publish: Promise<unknown>): void => {
+      publish.catch(() => {}); // refusals are looked at below, once all have settled
+      publishes.push(publish);
+    };
+    for (let i = 0; i < 300; i++) {
+      const content = { type: TYPE, id: `mixed-${i}`, key: null, headers: {}, payload: bytes(`event ${i}`) };
+      // Groups of 10 in successive turns: batches of their own, some all unsigned, some signed.
+      if (i % 10 === 0) await new Promise((resolve) => setImmediate(resolve));
+      if (i % 3 === 0 || Math.floor(i / 10) % 4 === 1) {
+        track(engine.publish('optional', { type: TYPE, id: content.id, payload: content.payload }));
+        continue;
+      }
+      const signature = signEvent(keys.secretKey, content);
+      if (i % 7 === 0) signature[5] ^= 1;
+      track(engine.publish('optional', { type: TYPE, id: content.id, payload: content.payload, signature }));
+    }
+    const outcomes = await Promise.allSettled(publishes);
+    const stored = outcomes.flatMap((outcome, i) => (outcome.status === 'fulfilled' ? [i] : []));
+    outcomes.forEach((outcome, i) => {
+      const refused = i % 3 !== 0 && Math.floor(i / 10) % 4 !== 1 && i % 7 === 0;
+      expect(outcome.status, `event ${i}`).toBe(refused ? 'rejected' : 'fulfilled');
+      if (outcome.status === 'rejected') expect(outcome.reason).toMatchObject({ code: 'SIGNATURE_INVALID' });
+    });
+    await reader.waitForAcked(stored.map((i) => positionOf((outcomes[i] as PromiseFulfilledResult<{ shard: number; offset: number }>).value)), 10_000);
+    expect(reader.deliveries.map((d) => text(d.event.payload))).toEqual(stored.map((i) => `event ${i}`));
+    const offsets = stored.map((i) => (outcomes[i] as PromiseFulfilledResult<{ offset: number }>).value.offset);
+    expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
+  });
 });

@@ -1,17 +1,13 @@
-import type { KeyObject } from 'node:crypto';
 import { StorageError, type Log } from '../../../native-free-storage/index.js';
 import { EngineError } from '../errors.js';
-import type { StoredEvent } from '../event.js';
-import { decodeEventBody, readEventId, readEventType } from '../event-codec.js';
-import { publicKeyFromRaw, verifyEventSignature } from '../signing.js';
-import { PublishFlag, type EncodedPublishBatch, type ProducerIdentity, type PublishResult, type ShardConfig } from '../shard-messages.js';
+import { readEventId, readEventType } from '../event-codec.js';
+import { PublishFlag, type EncodedPublishBatch, type PublishResult, type ShardConfig } from '../shard-messages.js';
 import type { AppendedEvents } from './appended-events.js';
+import type { SignatureVerdicts } from './signature-checks.js';
 import { DedupIndex } from './dedup-index.js';
 import { RecordKind, recordKind } from './record-kind.js';
 import type { TailCache } from './tail-cache.js';
 import { UNFOLLOWED_SCAN, type ScanProgress } from './work-reporter.js';
-
-const MAX_CACHED_KEYS = 10_000;
 
 /**
  * The publish path of one shard: dedup by (type, id), signature verification, the append, and the
@@ -19,7 +15,6 @@ const MAX_CACHED_KEYS = 10_000;
  */
 export class ShardPublisher {
   private readonly dedup: DedupIndex;
-  private readonly keys = new Map<string, { raw: string; key: KeyObject }>();
 
   constructor(
     private readonly id: number,
@@ -61,10 +56,11 @@ export class ShardPublisher {
   }
 
   /**
-   * Verify, store and confirm a batch encoded by the engine. Each event gets its own outcome;
-   * refused ones store nothing. Settles once the stored ones are durable.
+   * Store and confirm a batch encoded by the engine, whose signatures `verdicts` judged (null: it
+   * has none to check; see SignatureChecks). Each event gets its own outcome; refused ones store
+   * nothing. Settles once the stored ones are durable.
    */
-  async publish(batch: EncodedPublishBatch): Promise<PublishResult> {
+  async publish(batch: EncodedPublishBatch, verdicts: SignatureVerdicts | null): Promise<PublishResult> {
     const now = Date.now();
     const count = batch.typeOf.length;
     const result: PublishResult = { offsets: new Float64Array(count).fill(Number.NaN), duplicate: new Uint8Array(count), errors: [], bodies: null };
@@ -97,15 +93,10 @@ export class ShardPublisher {
           continue;
         }
       }
-      const producer = batch.producers[batch.producerOf[i]!]!;
-      if (flag & PublishFlag.SIGNED || producer.requireSignatures) {
-        const verifyKey = producer.publicKey ? this.keyFor(producer.id, producer.publicKey) : null;
-        const event = decodeEventBody(batch.bodies.subarray(start, ends[i]));
-        const refusal = this.checkSignature(producer, verifyKey, event, (flag & PublishFlag.PRODUCER_ID) !== 0);
-        if (refusal) {
-          result.errors.push([i, refusal.toJSON()]);
-          continue;
-        }
+      const refusal = verdicts?.[i] ?? null;
+      if (refusal) {
+        result.errors.push([i, refusal.toJSON()]);
+        continue;
       }
       // Engine-assigned ids are new by construction: only producer ids need remembering.
       if (flag & PublishFlag.PRODUCER_ID) this.dedup.add({ id: chosenIds!.get(i)!, type, offset: base + stored, shard: this.id, duplicate: true }, now, durable);
@@ -168,33 +159,6 @@ export class ShardPublisher {
     }
     result.offsets[index] = offset;
     result.duplicate[index] = 1;
-  }
-
-  private checkSignature(producer: ProducerIdentity, key: KeyObject | null, event: StoredEvent, producerChoseId: boolean): EngineError | null {
-    if (!event.signature) {
-      return producer.requireSignatures
-        ? new EngineError('SIGNATURE_REQUIRED', `client ${producer.id} must sign its events; event ${event.id} has no signature`, { field: 'signature' })
-        : null;
-    }
-    if (!key) {
-      return new EngineError('SIGNATURE_INVALID', `client ${producer.id} has no public key registered to verify signatures`, { field: 'signature' });
-    }
-    // The signature covers the id, so the producer must have chosen it before signing.
-    if (!producerChoseId) {
-      return new EngineError('INVALID_EVENT', 'a signed event must carry its own id (the signature covers it)', { field: 'id' });
-    }
-    const valid = verifyEventSignature(key, event, event.signature);
-    return valid ? null : new EngineError('SIGNATURE_INVALID', `signature of event ${event.id} does not verify with client ${producer.id}'s key`, { field: 'signature' });
-  }
-
-  private keyFor(producer: string, raw: Uint8Array): KeyObject {
-    const rawHex = Buffer.from(raw).toString('hex');
-    const cached = this.keys.get(producer);
-    if (cached && cached.raw === rawHex) return cached.key;
-    const key = publicKeyFromRaw(raw);
-    if (this.keys.size >= MAX_CACHED_KEYS) this.keys.clear();
-    this.keys.set(producer, { raw: rawHex, key });
-    return key;
   }
 
 }

@@ -6,6 +6,7 @@ import { decodeEventBody, readEventType } from '../event-codec.js';
 import type { DeadLetterView, EncodedPublishBatch, PublishResult, Settlement, ShardConfig, ShardStats } from '../shard-messages.js';
 import { sameSubscription, type StartPosition, type SubscriptionSpec } from '../subscription-spec.js';
 import { ShardPublisher } from './shard-publisher.js';
+import { SignatureChecks, type SignatureVerdicts } from './signature-checks.js';
 import { appendedOf, type AppendedEvents } from './appended-events.js';
 import { Scheduler, type FiredCopies } from './scheduler.js';
 import { eventBodyOf, RecordKind } from './record-kind.js';
@@ -56,6 +57,7 @@ export class Shard {
   private readonly scheduler: Scheduler;
   private readonly lanes: PriorityLanes;
   private readonly publisher: ShardPublisher;
+  private readonly signatures: SignatureChecks;
   private readonly subscriptions = new Map<string, SubscriptionState>();
   private readonly startOffsets = new Map<string, number>();
   private readonly emit: DeliveryEmitter;
@@ -102,6 +104,7 @@ export class Shard {
     this.scheduler = scheduler;
     this.lanes = lanes;
     this.publisher = new ShardPublisher(id, log, this.tail, config, (appended) => this.stored(appended));
+    this.signatures = new SignatureChecks(config.signatureChecksInFlight);
     this.lookup = new EventLookup(log, this.publisher);
     this.deadLetters = new ShardDeadLetters(id, deadLetters, this.lookup, trail, this.slab);
     this.feeder = new SubscriptionFeeder(log, lanes, this.tail, this.slab, onError);
@@ -219,12 +222,22 @@ export class Shard {
   }
 
   /**
-   * Verify, store and confirm a batch encoded by the engine. Each event gets its own outcome;
-   * refused ones store nothing. Settles once the stored ones are durable.
+   * The verdicts on a batch's signatures, or null when it has none to check. Run before `publish`,
+   * while the shard's next tasks wait: the verifications run on other threads meanwhile.
    */
-  async publish(batch: EncodedPublishBatch): Promise<PublishResult> {
+  checkSignatures(batch: EncodedPublishBatch): Promise<SignatureVerdicts> | null {
+    return this.signatures.needed(batch) ? this.signatures.check(batch) : null;
+  }
+
+  /**
+   * Store and confirm a batch encoded by the engine, its signatures checked (`checkSignatures`).
+   * Each event gets its own outcome; refused ones store nothing. Settles once the stored ones are
+   * durable.
+   */
+  async publish(batch: EncodedPublishBatch, verdicts: SignatureVerdicts | null): Promise<PublishResult> {
     this.assertOpen();
-    const result = await this.publisher.publish(batch);
+    if (verdicts === null && this.signatures.needed(batch)) throw new EngineError('INTERNAL', 'a batch with signatures to check was published unchecked');
+    const result = await this.publisher.publish(batch, verdicts);
     // Stored: an offset and not a duplicate's (refused events have none).
     const published = new Uint32Array(batch.types.length);
     for (let i = 0; i < batch.typeOf.length; i++) {

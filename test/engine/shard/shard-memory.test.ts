@@ -45,6 +45,7 @@ describe('draining a backlog', () => {
       fsyncIntervalMs: 5,
       trail: true,
       trailRetentionBytes: 64 * 1024 * 1024,
+      signatureChecksInFlight: 1,
       retentionMs: null,
       retentionBytes: null,
       segmentBytes: 64 * 1024 * 1024,
@@ -88,7 +89,7 @@ describe('draining a backlog', () => {
     const inFlight = new Set<Promise<void>>();
     for (let base = 0; base < EVENTS; base += BATCH) {
       const events = Array.from({ length: BATCH }, () => ({ type: 'load/tick', payload }));
-      const publishing: Promise<void> = shard.publish(encodePublishBatch(producer, events)).then((result) => {
+      const publishing: Promise<void> = shard.publish(encodePublishBatch(producer, events), null).then((result) => {
         if (result.errors.length > 0) throw new Error(`publish refused: ${JSON.stringify(result.errors[0])}`);
         inFlight.delete(publishing);
       });
