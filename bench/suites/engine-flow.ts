@@ -85,7 +85,11 @@ function watchTasks(engine: Engine): { tasks: Record<string, number>; captured: 
   pool.run = ((shard, body, transferList) => {
     watch.tasks[body.op] = (watch.tasks[body.op] ?? 0) + 1;
     // Copied before the run: the engine may transfer (detach) the task's buffers.
-    if (watch.capture && body.op === 'publish' && watch.captured.length < CAPTURED_PUBLISH_TASKS) watch.captured.push(structuredClone(body));
+    // Its bodies trimmed to their bytes: the engine transfers the buffer (no copy), which may be a
+    // larger pooled one; cloning all of it would measure the pool's sizes, not the task.
+    if (watch.capture && body.op === 'publish' && watch.captured.length < CAPTURED_PUBLISH_TASKS) {
+      watch.captured.push(structuredClone({ ...body, batch: { ...body.batch, bodies: body.batch.bodies.slice() } }));
+    }
     return run(shard, body, transferList);
   }) as typeof pool.run;
   return watch;

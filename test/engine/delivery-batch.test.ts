@@ -4,24 +4,9 @@ import type { Delivery } from '../../src/engine/delivery.js';
 import type { StoredEvent } from '../../src/engine/event.js';
 import { encodeEventBody } from '../../src/engine/event-codec.js';
 import { Prng } from '../helpers/prng.js';
+import { storedEvent } from '../helpers/stored-event.js';
 
-function event(overrides: Partial<StoredEvent> = {}): StoredEvent {
-  return {
-    id: '01HZX3J5Q6W8E9R0T1Y2U30405',
-    type: 'orders/created',
-    payload: Uint8Array.from([1, 2, 3]),
-    headers: {},
-    key: null,
-    sender: 'client-1',
-    publishedAt: 1_718_000_000_000,
-    recipients: null,
-    signature: null,
-    priority: 4,
-    deliverAt: 0,
-    expiresAt: 0,
-    ...overrides,
-  };
-}
+const event = (overrides: Partial<StoredEvent> = {}): StoredEvent => storedEvent({ payload: Uint8Array.from([1, 2, 3]), ...overrides });
 
 /** One push: where its body lies, what names it is given, and what must come out. */
 interface Pushed {

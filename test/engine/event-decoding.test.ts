@@ -13,28 +13,13 @@ import {
   type EventRouting,
 } from '../../src/engine/event-decoding.js';
 import { Prng } from '../helpers/prng.js';
+import { storedEvent } from '../helpers/stored-event.js';
 
 afterEach(() => {
   vi.restoreAllMocks();
 });
 
-function event(overrides: Partial<StoredEvent> = {}): StoredEvent {
-  return {
-    id: '01HZX3J5Q6W8E9R0T1Y2U30405',
-    type: 'orders/created',
-    payload: Uint8Array.from([1, 2, 3, 4, 5]),
-    headers: {},
-    key: null,
-    sender: 'client-1',
-    publishedAt: 1_718_000_000_000,
-    recipients: null,
-    signature: null,
-    priority: 4,
-    deliverAt: 0,
-    expiresAt: 0,
-    ...overrides,
-  };
-}
+const event = (overrides: Partial<StoredEvent> = {}): StoredEvent => storedEvent({ payload: Uint8Array.from([1, 2, 3, 4, 5]), ...overrides });
 
 const rng = new Prng(0xdec0de);
 const longText = 'x'.repeat(70) + '-ü-' + 'y'.repeat(30); // above the codec's short-string path

@@ -1,6 +1,7 @@
 import type { Log } from '../../native-free-storage/index.js';
 import type { AppendOutcome, AppendRecordInput } from './log-types.js';
 import { ExpectedLog } from './expected-log.js';
+import type { Prng } from './prng.js';
 
 /**
  * Appends `batches` keeping at most `window` appends in flight (a bounded pipeline, like a
@@ -31,4 +32,25 @@ export async function appendAll(
   await Promise.all(inFlight);
   if (firstError !== null) throw firstError;
   return model;
+}
+
+/**
+ * Batches of 1 to `maxBatch` records, `count` in all, with random bodies (0 to 600 bytes),
+ * attributes and streams (0 to 3), timestamps one ms apart from `start`.
+ */
+export function randomBatches(rng: Prng, count: number, maxBatch: number, start: number): AppendRecordInput[][] {
+  const batches: AppendRecordInput[][] = [];
+  for (let offset = 0; offset < count; ) {
+    const size = Math.min(rng.int(1, maxBatch), count - offset);
+    batches.push(
+      Array.from({ length: size }, (_, i) => ({
+        body: rng.bytes(rng.int(0, 600)),
+        timestamp: start + offset + i,
+        attributes: rng.int(0, 0xffff),
+        stream: rng.int(0, 3),
+      })),
+    );
+    offset += size;
+  }
+  return batches;
 }

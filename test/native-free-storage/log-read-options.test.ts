@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Log } from '../../native-free-storage/index.js';
-import { appendAll } from '../helpers/append-pipeline.js';
+import { appendAll, randomBatches } from '../helpers/append-pipeline.js';
 import { type ExpectedRecord, expectSameRecords } from '../helpers/expected-log.js';
-import type { AppendRecordInput } from '../helpers/log-types.js';
 import { OpenLogs } from '../helpers/open-logs.js';
 import { Prng } from '../helpers/prng.js';
 import { expectStorageError } from '../helpers/storage-errors.js';
@@ -21,19 +20,7 @@ async function filledLog(seed: number, count: number): Promise<{ log: Log; expec
   const dir = await temps.make();
   const log = await logs.open(dir, { segmentBytes: 16 * 1024, indexIntervalBytes: 512, fsync: 'interval', fsyncIntervalMs: 1 });
   const start = Date.now();
-  const batches: AppendRecordInput[][] = [];
-  for (let offset = 0; offset < count; ) {
-    const size = Math.min(rng.int(1, 10), count - offset);
-    batches.push(
-      Array.from({ length: size }, (_, i) => ({
-        body: rng.bytes(rng.int(0, 600)),
-        timestamp: start + offset + i,
-        attributes: rng.int(0, 0xffff),
-        stream: rng.int(0, 3),
-      })),
-    );
-    offset += size;
-  }
+  const batches = randomBatches(rng, count, 10, start);
   const model = await appendAll(log, batches, 16);
   return { log, expected: model.records(0) };
 }

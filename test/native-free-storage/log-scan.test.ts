@@ -11,7 +11,7 @@ import {
   rewriteSegments,
 } from '../../native-free-storage/index.js';
 import { probeRecordAt, recordOffset } from '../../native-free-storage/record.js';
-import { appendAll } from '../helpers/append-pipeline.js';
+import { appendAll, randomBatches } from '../helpers/append-pipeline.js';
 import type { ExpectedRecord } from '../helpers/expected-log.js';
 import type { AppendRecordInput, LogOptionsInput, StoredRecord } from '../helpers/log-types.js';
 import { OpenLogs } from '../helpers/open-logs.js';
@@ -59,16 +59,21 @@ function scanCollect(log: Log, from: number, options: ReadOptions, stopAtCall = 
     if (position + length > chunk.length) throw new Error(`visit ${call}: record runs past the chunk`);
     if (recordOffset(chunk, position) !== offset) throw new Error(`visit ${call}: offset argument ${offset} differs from the record's`);
     if (call === stopAtCall) return false;
-    visited.push({
-      offset,
-      timestamp: recordTimestamp(chunk, position),
-      attributes: recordAttributes(chunk, position),
-      stream: recordStream(chunk, position),
-      body: Buffer.from(chunk.subarray(recordBodyStart(chunk, position), position + length)),
-    });
+    visited.push(visitedAt(chunk, position, length, offset));
     return true;
   });
   return { visited, next, calls };
+}
+
+/** The record a visit sees, copied out (its bytes are only valid during the visit). */
+function visitedAt(chunk: Buffer, position: number, length: number, offset: number): Visited {
+  return {
+    offset,
+    timestamp: recordTimestamp(chunk, position),
+    attributes: recordAttributes(chunk, position),
+    stream: recordStream(chunk, position),
+    body: Buffer.from(chunk.subarray(recordBodyStart(chunk, position), position + length)),
+  };
 }
 
 function sameRecord(a: Visited | StoredRecord | ExpectedRecord | undefined, b: Visited | StoredRecord | ExpectedRecord): boolean {
@@ -109,19 +114,7 @@ async function filledLog(seed: number, count: number, options: LogOptionsInput =
   const dir = await temps.make('nfs-scan-');
   const log = await logs.open(dir, options);
   const start = Date.now() - 1_000_000;
-  const batches: AppendRecordInput[][] = [];
-  for (let offset = 0; offset < count; ) {
-    const size = Math.min(rng.int(1, 8), count - offset);
-    batches.push(
-      Array.from({ length: size }, (_, i) => ({
-        body: rng.bytes(rng.int(0, 600)),
-        timestamp: start + offset + i,
-        attributes: rng.int(0, 0xffff),
-        stream: rng.int(0, 3),
-      })),
-    );
-    offset += size;
-  }
+  const batches = randomBatches(rng, count, 8, start);
   const model = await appendAll(log, batches, 16);
   return { dir, log, expected: model.records(0) };
 }
@@ -398,13 +391,7 @@ describe('the scan buffer, reused across reads of any size', () => {
     let inner: ScanResult | null = null;
     const next = log.scan(0, { maxRecords: 20 }, (chunk, position, length, offset) => {
       if (offset === 2) inner = scanCollect(log, 200, { maxRecords: 3 });
-      outer.push({
-        offset,
-        timestamp: recordTimestamp(chunk, position),
-        attributes: recordAttributes(chunk, position),
-        stream: recordStream(chunk, position),
-        body: Buffer.from(chunk.subarray(recordBodyStart(chunk, position), position + length)),
-      });
+      outer.push(visitedAt(chunk, position, length, offset));
       return true;
     });
     expect(next).toBe(20);

@@ -49,66 +49,6 @@ export interface PendingEvent {
   expiresAt: number;
 }
 
-const NO_BODY = new Uint8Array(0);
-
-/**
- * Pending records for reuse: a subscription takes one per event it reads, and building each
- * afresh (its number fields boxed) cost as much as the rest of taking the event. A record is given
- * back only where the subscription drops its last reference to it (acked, dead-lettered, evicted
- * from the read-ahead); at most `bound` are kept.
- */
-export class PendingEventPool {
-  private readonly free: PendingEvent[] = [];
-
-  constructor(private readonly bound: number) {}
-
-  take(
-    offset: number,
-    rank: number,
-    lanePos: number,
-    doneKey: number,
-    key: string,
-    type: string,
-    body: Uint8Array,
-    bodyStart: number,
-    bodyEnd: number,
-    sender: string | null,
-    state: PendingState,
-    replayed: boolean,
-    expiresAt: number,
-  ): PendingEvent {
-    const item = this.free.pop();
-    if (item === undefined) {
-      return { offset, rank, lanePos, doneKey, key, type, body, bodyStart, bodyEnd, sender, attempt: 0, state, consumer: null, dueAt: 0, replayed, expiresAt };
-    }
-    item.offset = offset;
-    item.rank = rank;
-    item.lanePos = lanePos;
-    item.doneKey = doneKey;
-    item.key = key;
-    item.type = type;
-    item.body = body;
-    item.bodyStart = bodyStart;
-    item.bodyEnd = bodyEnd;
-    item.sender = sender;
-    item.attempt = 0;
-    item.state = state;
-    item.consumer = null;
-    item.dueAt = 0;
-    item.replayed = replayed;
-    item.expiresAt = expiresAt;
-    return item;
-  }
-
-  /** `item` is in no queue or map any more. */
-  give(item: PendingEvent): void {
-    item.body = NO_BODY; // the slab it pointed into may go
-    item.sender = null;
-    item.consumer = null;
-    if (this.free.length < this.bound) this.free.push(item);
-  }
-}
-
 /** Redelivery order: rank (priority), then offset. */
 export function before(a: PendingEvent, b: PendingEvent): boolean {
   return a.rank !== b.rank ? a.rank < b.rank : a.offset < b.offset;

@@ -1,17 +1,22 @@
-import { PendingEventPool, type PendingEvent, type PendingState } from './pending-event.js';
+import type { PendingEvent, PendingState } from './pending-event.js';
+
+const NO_BODY = new Uint8Array(0);
 
 /**
- * The events a subscription has read in one shard and not yet finished, by offset, with the pool
- * their records come from and go back to, and what its durable position is computed from. Bounded
- * by the subscription: at most `maxInFlight` outstanding plus `maxInFlight` read ahead.
+ * The events a subscription has read in one shard and not yet finished, by offset, and what its
+ * durable position is computed from. Bounded by the subscription: at most `maxInFlight`
+ * outstanding plus `maxInFlight` read ahead.
+ *
+ * Their records are reused: a subscription takes one per event it reads, and building each afresh
+ * (its number fields boxed) cost as much as the rest of taking the event. A record is recycled only
+ * where the subscription drops its last reference to it (acked, dead-lettered, evicted from the
+ * read-ahead); at most `maxInFlight` are kept for reuse.
  */
 export class PendingEvents {
   private readonly byOffset = new Map<number, PendingEvent>();
-  private readonly pool: PendingEventPool;
+  private readonly free: PendingEvent[] = [];
 
-  constructor(maxInFlight: number) {
-    this.pool = new PendingEventPool(maxInFlight);
-  }
+  constructor(private readonly maxInFlight: number) {}
 
   get size(): number {
     return this.byOffset.size;
@@ -41,7 +46,27 @@ export class PendingEvents {
     replayed: boolean,
     expiresAt: number,
   ): PendingEvent {
-    return this.pool.take(offset, rank, lanePos, doneKey, key, type, body, bodyStart, bodyEnd, sender, state, replayed, expiresAt);
+    const item = this.free.pop();
+    if (item === undefined) {
+      return { offset, rank, lanePos, doneKey, key, type, body, bodyStart, bodyEnd, sender, attempt: 0, state, consumer: null, dueAt: 0, replayed, expiresAt };
+    }
+    item.offset = offset;
+    item.rank = rank;
+    item.lanePos = lanePos;
+    item.doneKey = doneKey;
+    item.key = key;
+    item.type = type;
+    item.body = body;
+    item.bodyStart = bodyStart;
+    item.bodyEnd = bodyEnd;
+    item.sender = sender;
+    item.attempt = 0;
+    item.state = state;
+    item.consumer = null;
+    item.dueAt = 0;
+    item.replayed = replayed;
+    item.expiresAt = expiresAt;
+    return item;
   }
 
   add(item: PendingEvent): void {
@@ -54,7 +79,10 @@ export class PendingEvents {
 
   /** `item` is in no queue of the subscription any more (deleted here too): its record may be reused. */
   recycle(item: PendingEvent): void {
-    this.pool.give(item);
+    item.body = NO_BODY; // the slab it pointed into may go
+    item.sender = null;
+    item.consumer = null;
+    if (this.free.length < this.maxInFlight) this.free.push(item);
   }
 
   values(): IterableIterator<PendingEvent> {

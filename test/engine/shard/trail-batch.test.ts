@@ -63,23 +63,16 @@ function columns(plainBatch: PlainColumns): TrailColumns {
   };
 }
 
+/** Columns of `count` entries to fill in, naming `names`. */
+function emptyColumns(count: number, names: string[]): PlainColumns {
+  return { count, kinds: [], offsets: [], times: [], subscriptions: [], consumers: [], attempts: [], names, reasons: [], delays: [], copies: [] };
+}
+
 /** A batch with every kind, names, none-markers, non-ASCII reasons, delays and copies. */
 function sampleBatch(): PlainColumns {
   const names = ['svc-b/billing', 'svc-b/billing#1', 'svc-c/ünïcødé#2', '注文/処理', ''];
   const count = KINDS.length * 2;
-  const batch: PlainColumns = {
-    count,
-    kinds: [],
-    offsets: [],
-    times: [],
-    subscriptions: [],
-    consumers: [],
-    attempts: [],
-    names,
-    reasons: [],
-    delays: [],
-    copies: [],
-  };
+  const batch = emptyColumns(count, names);
   for (let i = 0; i < count; i++) {
     batch.kinds.push(i % KINDS.length);
     batch.offsets.push([0, 1, 2 ** 32, 2 ** 32 + 7, Number.MAX_SAFE_INTEGER][i % 5]! + (i % 5 === 4 ? 0 : i));
@@ -96,19 +89,7 @@ function sampleBatch(): PlainColumns {
 
 function randomBatch(rng: Prng, count: number): PlainColumns {
   const names = Array.from({ length: rng.int(0, 40) }, (_, i) => `name-${i}-${'é'.repeat(rng.int(0, 5))}`);
-  const batch: PlainColumns = {
-    count,
-    kinds: [],
-    offsets: [],
-    times: [],
-    subscriptions: [],
-    consumers: [],
-    attempts: [],
-    names,
-    reasons: [],
-    delays: [],
-    copies: [],
-  };
+  const batch = emptyColumns(count, names);
   const nameOrNone = () => (names.length === 0 || rng.next() < 0.2 ? -1 : rng.int(0, names.length - 1));
   for (let i = 0; i < count; i++) {
     batch.kinds.push(rng.int(0, KINDS.length - 1));
