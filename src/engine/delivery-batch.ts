@@ -1,5 +1,6 @@
 import type { Delivery } from './delivery.js';
 import { decodeEventBodyAt } from './event-decoding.js';
+import { NameTable } from './name-table.js';
 
 /**
  * Deliveries cross from a shard worker to the engine packed into a few flat buffers that are
@@ -29,11 +30,8 @@ const INITIAL_DELIVERIES = 1024;
  * buffers of this size, zeroing or growing cost more than the copies.
  */
 export class DeliveryPacker {
-  private names: string[] = [];
-  private readonly nameIndex = new Map<string, number>();
-  /** The last name looked up of each column (a pump's deliveries mostly share them). */
-  private readonly lastNames: Array<string | null> = [null, null, null, null];
-  private readonly lastIndexes = [0, 0, 0, 0];
+  /** Subscriptions, consumers, types and senders (a column each: a pump's deliveries mostly share them). */
+  private readonly names = new NameTable(4);
   private meta = new Float64Array(INITIAL_DELIVERIES * META_FIELDS);
   private sources: Array<Uint8Array | null> = new Array<Uint8Array | null>(INITIAL_DELIVERIES).fill(null);
   private starts = new Uint32Array(INITIAL_DELIVERIES);
@@ -57,10 +55,11 @@ export class DeliveryPacker {
     const meta = this.meta;
     meta[m] = offset;
     meta[m + 1] = attempt;
-    meta[m + 2] = this.nameOf(0, subscription);
-    meta[m + 3] = this.nameOf(1, consumer);
-    meta[m + 4] = type === null ? -1 : this.nameOf(2, type);
-    meta[m + 5] = sender === null ? -1 : this.nameOf(3, sender);
+    const names = this.names;
+    meta[m + 2] = names.indexOf(subscription, 0);
+    meta[m + 3] = names.indexOf(consumer, 1);
+    meta[m + 4] = type === null ? -1 : names.indexOf(type, 2);
+    meta[m + 5] = sender === null ? -1 : names.indexOf(sender, 3);
     this.sources[i] = body;
     this.starts[i] = start;
     this.ends[i] = end;
@@ -83,26 +82,10 @@ export class DeliveryPacker {
       this.sources[i] = null;
     }
     const meta = this.meta.slice(0, count * META_FIELDS);
-    const packed: PackedDeliveries = { count, names: this.names, meta, bodyEnds, bodies };
+    const packed: PackedDeliveries = { count, names: this.names.take(), meta, bodyEnds, bodies };
     this.bytes = 0;
     this.deliveries = 0;
-    this.names = [];
-    this.nameIndex.clear();
-    this.lastNames.fill(null);
     return { packed, transfer: [bodies.buffer as ArrayBuffer, bodyEnds.buffer, meta.buffer] };
-  }
-
-  private nameOf(column: number, name: string): number {
-    if (this.lastNames[column] === name) return this.lastIndexes[column]!;
-    let index = this.nameIndex.get(name);
-    if (index === undefined) {
-      index = this.names.length;
-      this.names.push(name);
-      this.nameIndex.set(name, index);
-    }
-    this.lastNames[column] = name;
-    this.lastIndexes[column] = index;
-    return index;
   }
 
   private grow(): void {

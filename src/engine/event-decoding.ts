@@ -240,7 +240,7 @@ export function readEventRoutingAt(bytes: Uint8Array, start: number, end: number
 }
 
 /** Bounds the memory of a TypeNames cache; the oldest entry is dropped when full. */
-export const TYPE_NAMES_MAX = 100_000;
+const TYPE_NAMES_MAX = 100_000;
 
 /**
  * The type strings of bodies read from the log, by stream tag: an event's type is decoded once and

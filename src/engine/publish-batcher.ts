@@ -3,6 +3,7 @@ import { EngineError } from './errors.js';
 import type { BodyTarget } from './event-codec.js';
 import { PublishFlag, type ProducerIdentity, type PublishResult } from './shard-messages.js';
 import type { BatchBufferPool } from './batch-buffer-pool.js';
+import { NameTable } from './name-table.js';
 import type { ShardPool } from './shard-pool.js';
 
 /**
@@ -44,8 +45,7 @@ export class PublishBatcher implements BodyTarget {
   private priorities: Uint8Array;
   private deliverAts: Float64Array;
   private expiresAts: Float64Array;
-  private types: string[] = [];
-  private readonly typeIndex = new Map<string, number>();
+  private readonly types = new NameTable();
   private typeOf: Uint16Array;
   private producerIds: string[] = [];
   private producers: ProducerIdentity[] = [];
@@ -115,13 +115,7 @@ export class PublishBatcher implements BodyTarget {
     this.times[i] = publishedAt;
     this.used += bodyLength;
     this.ends[i] = this.used;
-    let typeIndex = this.typeIndex.get(type);
-    if (typeIndex === undefined) {
-      typeIndex = this.types.length;
-      this.types.push(type);
-      this.typeIndex.set(type, typeIndex);
-    }
-    this.typeOf[i] = typeIndex;
+    this.typeOf[i] = this.types.indexOf(type);
     if (flags & PublishFlag.PRODUCER_ID) this.producerIds.push(id);
     this.flags[i] = flags;
     this.streams[i] = stream;
@@ -159,7 +153,7 @@ export class PublishBatcher implements BodyTarget {
       producerOf: this.producerOf.slice(0, count),
       bodies: new Uint8Array(transferred, this.bodies.byteOffset, this.used),
       ends: this.ends.slice(0, count),
-      types: this.types,
+      types: this.types.take(),
       typeOf: this.typeOf.slice(0, count),
       producerIds: this.producerIds,
       times: this.times.slice(0, count),
@@ -174,8 +168,6 @@ export class PublishBatcher implements BodyTarget {
     this.bodies = this.buffers.take(Math.min(MAX_INITIAL_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, this.used * 2)));
     this.used = 0;
     this.count = 0;
-    this.types = [];
-    this.typeIndex.clear();
     this.producerIds = [];
     this.producers = [];
     this.producerIndex = new Map();

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { Log, type FsyncPolicy } from '../../../native-free-storage/index.js';
 import { decodeTrailBatch, encodeTrailBatch, MAX_TRAIL_NAMES } from './trail-batch.js';
+import { NameTable } from '../name-table.js';
 
 /** What happened to an event in a subscription. `published` is read from the event itself. */
 export type TrailKind = 'published' | 'delivered' | 'acked' | 'nacked' | 'discarded' | 'expired' | 'dead-lettered' | 'replayed' | 'deferred' | 'due';
@@ -45,13 +46,8 @@ export class TrailLog {
   private readonly subscriptions = new Int32Array(MAX_BUFFERED);
   private readonly consumers = new Int32Array(MAX_BUFFERED);
   private readonly attempts = new Float64Array(MAX_BUFFERED);
-  private names: string[] = [];
-  private readonly nameIndex = new Map<string, number>();
-  /** The last subscription and consumer interned, with their indexes (entries come in runs of them). */
-  private lastSubscription: string | null = null;
-  private lastSubscriptionIndex = -1;
-  private lastConsumer: string | null = null;
-  private lastConsumerIndex = -1;
+  /** Subscriptions and consumers named by the entries (a column each: entries come in runs of them). */
+  private readonly names = new NameTable(2);
   private reasons = new Map<number, string>();
   private delays = new Map<number, number>();
   private copies = new Map<number, number>();
@@ -101,24 +97,14 @@ export class TrailLog {
     this.kinds[i] = KIND_CODE.get(kind)!;
     this.offsets[i] = offset;
     this.times[i] = at;
-    if (subscription === undefined) this.subscriptions[i] = -1;
-    else if (subscription === this.lastSubscription) this.subscriptions[i] = this.lastSubscriptionIndex;
-    else {
-      this.lastSubscription = subscription;
-      this.subscriptions[i] = this.lastSubscriptionIndex = this.intern(subscription);
-    }
-    if (consumer === undefined) this.consumers[i] = -1;
-    else if (consumer === this.lastConsumer) this.consumers[i] = this.lastConsumerIndex;
-    else {
-      this.lastConsumer = consumer;
-      this.consumers[i] = this.lastConsumerIndex = this.intern(consumer);
-    }
+    this.subscriptions[i] = subscription === undefined ? -1 : this.names.indexOf(subscription, 0);
+    this.consumers[i] = consumer === undefined ? -1 : this.names.indexOf(consumer, 1);
     this.attempts[i] = attempt ?? -1;
     if (reason !== undefined) this.reasons.set(i, reason);
     if (delayMs !== undefined) this.delays.set(i, delayMs);
     if (copyOffset !== undefined) this.copies.set(i, copyOffset);
     // A full buffer, or names about to outgrow a batch's u16 indexes: append what is gathered.
-    if (this.count >= MAX_BUFFERED || this.names.length >= MAX_TRAIL_NAMES - 2) this.flush();
+    if (this.count >= MAX_BUFFERED || this.names.size >= MAX_TRAIL_NAMES - 2) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
       if (this.flushDelayMs > 0) this.timer = setTimeout(this.flushNow, this.flushDelayMs);
@@ -141,30 +127,16 @@ export class TrailLog {
       subscriptions: this.subscriptions,
       consumers: this.consumers,
       attempts: this.attempts,
-      names: this.names,
+      names: this.names.take(),
       reasons: this.reasons,
       delays: this.delays,
       copies: this.copies,
     });
     this.count = 0;
-    this.names = [];
-    this.nameIndex.clear();
-    this.lastSubscription = null;
-    this.lastConsumer = null;
     if (this.reasons.size > 0) this.reasons = new Map();
     if (this.delays.size > 0) this.delays = new Map();
     if (this.copies.size > 0) this.copies = new Map();
     this.log.append([{ body }]).catch(this.onError);
-  }
-
-  private intern(name: string): number {
-    let index = this.nameIndex.get(name);
-    if (index === undefined) {
-      index = this.names.length;
-      this.names.push(name);
-      this.nameIndex.set(name, index);
-    }
-    return index;
   }
 
   /**
